@@ -1,0 +1,1 @@
+"""Classic continual-learning baselines (Avalanche) and, later, sklearn models; one module each."""

@@ -1,0 +1,29 @@
+"""Experience replay with an experience-balanced buffer (Avalanche's default storage policy)."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from nlbench.method import AvalancheMethod
+from nlbench.params import Interval
+from nlbench.registry import register_baseline
+from nlbench.scenario import ScenarioInfo
+
+
+@register_baseline
+class Replay(AvalancheMethod):
+    """Rehearses samples from a fixed-size buffer split evenly over past experiences."""
+
+    NAME = "replay"
+    DEFAULTS = {"mem_size": 200}
+    _parameter_constraints = {"mem_size": Interval(int, 1, None)}
+
+    def plugins(self, hp: Mapping[str, Any], info: ScenarioInfo) -> list[Any]:
+        from avalanche.training.plugins import ReplayPlugin
+
+        class BufferedReplay(ReplayPlugin):
+            # Same buffer update as ReplayPlugin, through the storage policy's non-deprecated API
+            # (Avalanche 0.6's `update` forces its DeprecationWarning past any filter).
+            def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+                self.storage_policy.post_adapt(strategy, strategy.experience)
+
+        return [BufferedReplay(mem_size=hp["mem_size"])]

@@ -1,0 +1,50 @@
+"""Synaptic Intelligence (Zenke et al. 2017).
+
+Avalanche 0.6 bug, fixed here: `SynapticIntelligencePlugin.extract_weights` stores
+`param.detach().cpu().flatten()`, which on a CPU model is a view of the live parameter, not a copy. The
+"old" and "new" weights then always agree, every path integral is 0, the anchor moves with the model,
+and SI silently reduces to naive fine-tuning. We replace it with a copying version before building
+the plugin (tests/test_baselines.py checks the importances are non-zero on CPU).
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from nlbench.method import AvalancheMethod
+from nlbench.params import Interval
+from nlbench.registry import register_baseline
+from nlbench.scenario import ScenarioInfo
+
+
+def _copying_extract_weights(model: Any, target: Any, excluded_parameters: Any) -> None:
+    from avalanche.training.plugins import SynapticIntelligencePlugin
+
+    for name, param in SynapticIntelligencePlugin.allowed_parameters(model, excluded_parameters):
+        target[name].data = param.detach().flatten().clone().cpu()
+
+
+def patch_avalanche_si() -> None:
+    """Make Avalanche's SI copy weights instead of aliasing them (idempotent)."""
+    from avalanche.training.plugins import SynapticIntelligencePlugin
+
+    SynapticIntelligencePlugin.extract_weights = staticmethod(_copying_extract_weights)
+
+
+@register_baseline
+class SI(AvalancheMethod):
+    """Quadratic penalty weighted by each parameter's path-integral contribution to past loss decrease."""
+
+    NAME = "si"
+    # si_eps is the damping xi of Zenke et al.; Avalanche's 1e-7 lets near-zero weight changes blow
+    # the importances up (loss -> -inf on digits), 0.1 is the value of van de Ven et al.'s SI code.
+    DEFAULTS = {"si_lambda": 100.0, "si_eps": 0.1}
+    _parameter_constraints = {
+        "si_lambda": Interval(float, 0.0, None),
+        "si_eps": Interval(float, 0.0, None, closed="neither"),
+    }
+
+    def plugins(self, hp: Mapping[str, Any], info: ScenarioInfo) -> list[Any]:
+        from avalanche.training.plugins import SynapticIntelligencePlugin
+
+        patch_avalanche_si()
+        return [SynapticIntelligencePlugin(si_lambda=hp["si_lambda"], eps=hp["si_eps"])]

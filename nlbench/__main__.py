@@ -1,0 +1,3 @@
+from nlbench.cli import console_main
+
+console_main()

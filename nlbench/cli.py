@@ -1,0 +1,199 @@
+"""`nlbench` command line: run suites, list what is registered, inspect runs, open the MLflow UI.
+
+`main(argv) -> int` is callable from tests; `console_main` is the thin entry point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from enum import IntEnum
+
+from nlbench.errors import NlbenchError, UsageError
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    RUNS_FAILED = 1
+    USAGE_ERROR = 2
+    INTERNAL_ERROR = 3
+    INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 as well; keep one message format
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _add_tracking(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tracking-uri", metavar="URI",
+                   help="MLflow store or server. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nlbench", allow_abbrev=False,
+                     description="Continual-learning benchmark harness: accuracy and forgetting of "
+                                 "Nested Learning, classic CL and sklearn methods, tracked in MLflow.")
+    from nlbench import __version__
+
+    parser.add_argument("--version", action="version", version=f"nlbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = sub.add_parser("run", help="Run a benchmark suite (default: 'default')", allow_abbrev=False)
+    run.add_argument("suite", nargs="?", default="default", help="Built-in suite name or path to a .toml file")
+    run.add_argument("--seeds", type=int, nargs="+", metavar="N", help="Seeds to run instead of the suite's")
+    run.add_argument("--only", action="append", default=[], metavar="NAME[,NAME]",
+                     help="Keep only these scenarios and/or methods (multi-allowed)")
+    run.add_argument("--experiment", help="MLflow experiment name. Default: nlbench-<suite name>")
+    run.add_argument("--device", help="Device for every run (auto, cpu, cuda[:N]). Default: the suite's")
+    run.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
+    _add_tracking(run)
+
+    lst = sub.add_parser("list", help="List scenarios, strategies, baselines and suites", allow_abbrev=False)
+    lst.add_argument("--params", action="store_true", help="Also show each method's and scenario's defaults")
+
+    runs = sub.add_parser("runs", help="Show recent runs as a table", allow_abbrev=False)
+    runs.add_argument("--suite", help="Only runs of this suite")
+    runs.add_argument("--scenario", help="Only runs on this scenario")
+    runs.add_argument("--method", help="Only runs of this method")
+    runs.add_argument("--limit", type=int, default=20, help="How many runs to show. Default: 20")
+    _add_tracking(runs)
+
+    ui = sub.add_parser("ui", help="Start the MLflow UI on 127.0.0.1 for the same store", allow_abbrev=False)
+    ui.add_argument("--port", type=int, default=5000, help="Port. Default: 5000")
+    _add_tracking(ui)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from nlbench.config import load_suite
+    from nlbench.runner import run_suite
+    from nlbench.summary import format_summary, results_frame
+    from nlbench.tracking import resolve_tracking_uri
+
+    suite = load_suite(args.suite)
+    if args.experiment:
+        suite.experiment = args.experiment
+    if args.device:
+        if not (args.device in ("auto", "cpu") or args.device.startswith("cuda")):
+            raise UsageError(f"--device must be 'auto', 'cpu' or 'cuda[:N]'. Got {args.device!r} instead.")
+        suite.device = args.device
+    if args.seeds is not None and any(s < 0 for s in args.seeds):
+        raise UsageError(f"--seeds must be non-negative ints. Got {args.seeds} instead.")
+    only = [name for item in args.only for name in item.split(",") if name]
+    configs = suite.run_configs(seeds=args.seeds, only=only)
+    uri = resolve_tracking_uri(args.tracking_uri)
+    print(f"nlbench: suite '{suite.name}': {len(configs)} runs -> MLflow experiment "
+          f"'{suite.experiment_name}' at {uri}", file=sys.stderr)
+    outcome = run_suite(suite, configs, uri, progress=not args.no_progress)
+    print(format_summary(results_frame(outcome.results)))
+    print(f"\n{len(outcome.results) - len(outcome.failed)}/{len(outcome.results)} runs finished in "
+          f"{outcome.wall_time_s:.1f} s; parent run {outcome.parent_run_id} in experiment '{outcome.experiment}'.")
+    print(f"Open MLflow with: nlbench ui{'' if args.tracking_uri is None else ' --tracking-uri ' + uri}")
+    if outcome.failed:
+        for r in outcome.failed:
+            print(f"FAILED {r.config.run_name}: {r.error}", file=sys.stderr)
+        return ExitCode.RUNS_FAILED
+    return ExitCode.OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from nlbench.config import builtin_suites, load_suite
+    from nlbench.registry import BASELINES, SCENARIOS, STRATEGIES
+
+    def show(title: str, registry: object) -> None:
+        print(f"{title}:")
+        names = registry.names()
+        if not names:
+            print("  (none yet)")
+        for name in names:
+            try:
+                cls = registry.get(name)
+            except NlbenchError as exc:
+                print(f"  {name:<18} BROKEN: {exc}")
+                continue
+            extra = f" [{cls.FAMILY}]" if hasattr(cls, "FAMILY") else f" [{cls.SETTING}]"
+            print(f"  {name:<18} {cls.description()}{extra}")
+            if args.params:
+                defaults = cls.all_defaults() if hasattr(cls, "all_defaults") else cls.DEFAULTS
+                print("  " + " " * 18 + " " + ", ".join(f"{k}={v!r}" for k, v in defaults.items()))
+
+    show("Scenarios", SCENARIOS)
+    show("Strategies", STRATEGIES)
+    show("Baselines", BASELINES)
+    print("Suites:")
+    for name in sorted(builtin_suites()):
+        print(f"  {name:<18} {load_suite(name).description}")
+    return ExitCode.OK
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    import mlflow
+    import pandas as pd
+
+    from nlbench.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    filters = ["tags.kind = 'run'"]
+    for key in ("suite", "scenario", "method"):
+        value = getattr(args, key)
+        if value:
+            filters.append(f"tags.{key} = '{value}'")
+    experiments = [e.experiment_id for e in mlflow.search_experiments()]
+    if not experiments:
+        print(f"No runs in {uri}.")
+        return ExitCode.OK
+    df = mlflow.search_runs(experiment_ids=experiments, filter_string=" and ".join(filters),
+                            max_results=args.limit, order_by=["attributes.start_time DESC"])
+    if df.empty:
+        print(f"No matching runs in {uri}.")
+        return ExitCode.OK
+    cols = {"start_time": "started", "tags.suite": "suite", "tags.scenario": "scenario",
+            "tags.method": "method", "tags.seed": "seed", "status": "status",
+            "metrics.final/acc": "ACC", "metrics.final/forgetting": "forgetting", "run_id": "run_id"}
+    table = pd.DataFrame({v: df[k] if k in df else None for k, v in cols.items()})
+    table["started"] = pd.to_datetime(table["started"]).dt.strftime("%Y-%m-%d %H:%M")
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    return ExitCode.OK
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from nlbench.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    if uri.startswith(("http://", "https://")):
+        raise UsageError(f"--tracking-uri {uri} is already a tracking server: open it in a browser.")
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
+           "--port", str(args.port)]
+    print(f"Serving {uri} at http://127.0.0.1:{args.port} (Ctrl-C to stop)", file=sys.stderr)
+    os.execv(sys.executable, cmd)
+    return ExitCode.OK  # not reached
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "runs": cmd_runs, "ui": cmd_ui}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return ExitCode.USAGE_ERROR
+        return int(COMMANDS[args.command](args))
+    except UsageError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return ExitCode.USAGE_ERROR
+    except NlbenchError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return ExitCode.INTERNAL_ERROR
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+
+
+def console_main() -> None:
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""What every method provides: defaults, a constraint table, and a learner the protocol can drive.
+
+A method module (under `baselines/` or `strategies/`) subclasses `AvalancheMethod`, sets NAME, its own
+DEFAULTS and constraints, and returns its plugins (or overrides `build_strategy`). The protocol never
+calls Avalanche directly: it drives a `Learner`, so sklearn baselines fit the same loop.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from nlbench.errors import NonFiniteLossError
+from nlbench.params import Interval, IntList, Options, validate_params
+from nlbench.scenario import SETTINGS, ScenarioData, ScenarioInfo
+
+FAMILIES = ("nested", "avalanche", "sklearn")
+
+# Training knobs shared by every gradient-trained method; a suite's [train] table overrides them.
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "epochs": 5,
+    "batch_size": 32,
+    "eval_batch_size": 512,
+    "optimizer": "sgd",
+    "lr": 0.05,
+    "momentum": 0.9,
+    "weight_decay": 0.0,
+    "hidden_sizes": [128, 128],
+}
+TRAIN_CONSTRAINTS: dict[str, Any] = {
+    "epochs": Interval(int, 1, None),
+    "batch_size": Interval(int, 1, None),
+    "eval_batch_size": Interval(int, 1, None),
+    "optimizer": Options(("sgd", "adam")),
+    "lr": Interval(float, 0.0, None, closed="neither"),
+    "momentum": Interval(float, 0.0, 1.0, closed="left"),
+    "weight_decay": Interval(float, 0.0, None),
+    "hidden_sizes": IntList(),
+}
+
+
+class Learner(ABC):
+    """The protocol's view of a method: learn one experience, predict labels."""
+
+    @abstractmethod
+    def train_experience(self, index: int) -> None:
+        """Learn training experience `index` of the scenario this learner was built for."""
+
+    @abstractmethod
+    def predict(self, x: torch.Tensor, task_label: int) -> torch.Tensor:
+        """Predicted class labels for a batch of inputs from the task `task_label`."""
+
+    @property
+    @abstractmethod
+    def n_trainable_params(self) -> int:
+        """How many numbers the method learns."""
+
+
+class Method(ABC):
+    """Base class of every registered method (strategy or baseline)."""
+
+    NAME: ClassVar[str] = ""
+    FAMILY: ClassVar[str] = "avalanche"
+    COMPATIBILITY: ClassVar[tuple[str, ...]] = SETTINGS
+    DEFAULTS: ClassVar[dict[str, Any]] = {}
+    _parameter_constraints: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def description(cls) -> str:
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+    @classmethod
+    def all_defaults(cls) -> dict[str, Any]:
+        return dict(cls.DEFAULTS)
+
+    @classmethod
+    def all_constraints(cls) -> dict[str, Any]:
+        return dict(cls._parameter_constraints)
+
+    @classmethod
+    def resolve(cls, *overrides: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+        """Defaults, then each override in order; every key and value is validated."""
+        hp = cls.all_defaults()
+        for layer in overrides:
+            validate_params(layer, cls.all_constraints(), f"method '{cls.NAME}'", where)
+            hp.update(layer)
+        return hp
+
+    @abstractmethod
+    def make_learner(self, hp: dict[str, Any], data: ScenarioData, device: str,
+                     loggers: Sequence[Any] = ()) -> Learner:
+        """A fresh learner for one run (model and optimizer initialised from the global torch seed)."""
+
+
+class AvalancheLearner(Learner):
+    """Drives an Avalanche strategy one experience at a time; evaluation is nlbench's, not Avalanche's."""
+
+    def __init__(self, strategy: Any, benchmark: Any, eval_batch_size: int):
+        self.strategy = strategy
+        self.benchmark = benchmark
+        self.eval_batch_size = eval_batch_size
+
+    def train_experience(self, index: int) -> None:
+        self.strategy.train(self.benchmark.train_stream[index])
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, task_label: int) -> torch.Tensor:
+        from avalanche.models.utils import avalanche_forward
+
+        model = self.strategy.model
+        was_training = model.training
+        model.eval()
+        device = self.strategy.device
+        preds = []
+        for start in range(0, len(x), self.eval_batch_size):
+            xb = x[start:start + self.eval_batch_size].to(device)
+            tb = torch.full((len(xb),), task_label, dtype=torch.long, device=device)
+            preds.append(avalanche_forward(model, xb, tb).argmax(dim=1).cpu())
+        model.train(was_training)
+        return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
+
+    @property
+    def n_trainable_params(self) -> int:
+        return sum(p.numel() for p in self.strategy.model.parameters() if p.requires_grad)
+
+
+def make_torch_optimizer(params: Any, hp: Mapping[str, Any]) -> torch.optim.Optimizer:
+    if hp["optimizer"] == "adam":
+        return torch.optim.Adam(params, lr=hp["lr"], weight_decay=hp["weight_decay"])
+    return torch.optim.SGD(params, lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"])
+
+
+def finite_loss_guard() -> Any:
+    """Plugin that stops a run at the first NaN/inf loss, before the optimizer applies it."""
+    from avalanche.core import SupervisedPlugin
+
+    class FiniteLossGuard(SupervisedPlugin):
+        def before_update(self, strategy: Any, **kwargs: Any) -> None:
+            loss = float(strategy.loss.detach())
+            if not math.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"loss became {loss} at training iteration {strategy.clock.train_iterations} "
+                    f"of experience {strategy.clock.train_exp_counter}"
+                )
+
+    return FiniteLossGuard()
+
+
+class AvalancheMethod(Method):
+    """A method trained by an Avalanche `SupervisedTemplate` on the shared MLP backbone."""
+
+    FAMILY = "avalanche"
+
+    @classmethod
+    def all_defaults(cls) -> dict[str, Any]:
+        return {**TRAIN_DEFAULTS, **cls.DEFAULTS}
+
+    @classmethod
+    def all_constraints(cls) -> dict[str, Any]:
+        return {**TRAIN_CONSTRAINTS, **cls._parameter_constraints}
+
+    def build_model(self, hp: Mapping[str, Any], info: ScenarioInfo) -> nn.Module:
+        from nlbench.models import build_classifier, input_features
+        from nlbench.nn import MLP
+
+        return build_classifier(MLP(input_features(info), hp["hidden_sizes"], info.n_classes), info)
+
+    def plugins(self, hp: Mapping[str, Any], info: ScenarioInfo) -> list[Any]:
+        """The Avalanche plugins that make this method what it is (none for naive fine-tuning)."""
+        return []
+
+    def template(self) -> type:
+        from avalanche.training.templates import SupervisedTemplate
+
+        return SupervisedTemplate
+
+    def build_strategy(self, model: nn.Module, hp: Mapping[str, Any], info: ScenarioInfo, device: str,
+                       evaluator: Any) -> Any:
+        return self.template()(
+            model=model,
+            optimizer=make_torch_optimizer(model.parameters(), hp),
+            criterion=nn.CrossEntropyLoss(),
+            train_mb_size=hp["batch_size"],
+            train_epochs=hp["epochs"],
+            eval_mb_size=hp["eval_batch_size"],
+            device=torch.device(device),
+            plugins=[*self.plugins(hp, info), finite_loss_guard()],
+            evaluator=evaluator,
+        )
+
+    def make_learner(self, hp: dict[str, Any], data: ScenarioData, device: str,
+                     loggers: Sequence[Any] = ()) -> Learner:
+        from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
+        from avalanche.training.plugins import EvaluationPlugin
+
+        evaluator = EvaluationPlugin(accuracy_metrics(epoch=True), loss_metrics(epoch=True),
+                                     loggers=list(loggers))
+        model = self.build_model(hp, data.info)
+        strategy = self.build_strategy(model, hp, data.info, device, evaluator)
+        return AvalancheLearner(strategy, data.benchmark, hp["eval_batch_size"])

@@ -1,0 +1,51 @@
+"""Peak memory of one run inside a long-lived process.
+
+On Linux the kernel's high-water mark of resident memory (VmHWM) can be reset by writing "5" to
+/proc/self/clear_refs, so each run gets its own peak. Elsewhere the process-lifetime peak
+(ru_maxrss) is the best available and is marked as such.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+from pathlib import Path
+
+import torch
+
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def _vm_hwm_mb() -> float | None:
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+class PeakMemory:
+    """Context manager: `peak_mb` = peak resident memory of the process while inside (MiB);
+    `per_run` says whether the peak was reset at entry; `cuda_peak_mb` when CUDA is in use."""
+
+    def __enter__(self) -> PeakMemory:
+        self.per_run = False
+        try:
+            _CLEAR_REFS.write_text("5")
+            self.per_run = _vm_hwm_mb() is not None
+        except OSError:
+            pass
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        peak = _vm_hwm_mb() if self.per_run else None
+        if peak is None:
+            scale = 1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+        self.peak_mb = float(peak)
+        self.cuda_peak_mb = (torch.cuda.max_memory_allocated() / 2**20) if torch.cuda.is_available() else None

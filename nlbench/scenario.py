@@ -1,0 +1,136 @@
+"""What every scenario provides: tensors per experience, metadata, and the Avalanche benchmark built from them.
+
+A scenario module (under `scenarios/`) subclasses `Scenario`, sets NAME, SETTING and its option table, and
+implements `make_experiences(seed)`. The same tensors feed Avalanche strategies and sklearn baselines, so
+every method sees exactly the same data in the same order.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from nlbench.params import validate_params
+
+SETTINGS = ("class-incremental", "domain-incremental", "task-incremental")
+
+
+@dataclass(frozen=True)
+class Experience:
+    """One task of the stream: train and test tensors, its task label and the classes it contains."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    task_label: int = 0
+    classes: tuple[int, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class ScenarioInfo:
+    """Metadata a method needs to build its model and a reader needs to judge its numbers."""
+
+    name: str
+    setting: str
+    n_experiences: int
+    input_shape: tuple[int, ...]
+    n_classes: int
+    chance_acc: float
+    classes_per_experience: tuple[tuple[int, ...], ...]
+
+    @property
+    def task_labels(self) -> bool:
+        """Task identity is given at train and test time (multi-head evaluation)."""
+        return self.setting == "task-incremental"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ScenarioData:
+    """A built scenario: metadata, raw experiences, and (on first use) the Avalanche benchmark."""
+
+    info: ScenarioInfo
+    experiences: list[Experience]
+
+    @cached_property
+    def benchmark(self) -> Any:
+        return to_avalanche_benchmark(self.experiences)
+
+
+def to_avalanche_benchmark(experiences: list[Experience]) -> Any:
+    """Train and test streams with one experience per task; samples are (x, y, task_label)."""
+    from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+    from avalanche.benchmarks.scenarios.task_aware import with_task_labels
+    from avalanche.benchmarks.utils import DataAttribute
+    from avalanche.benchmarks.utils.classification_dataset import TaskAwareClassificationDataset
+    from avalanche.benchmarks.utils.data_attribute import TaskLabels
+    from avalanche.benchmarks.utils.flat_data import ConstantSequence
+    from torch.utils.data import TensorDataset
+
+    def dataset(x: torch.Tensor, y: torch.Tensor, t: int) -> Any:
+        return TaskAwareClassificationDataset(
+            [TensorDataset(x, y)],
+            data_attributes=[DataAttribute(y.tolist(), "targets"), TaskLabels(ConstantSequence(t, len(y)))],
+        )
+
+    train = [dataset(e.x_train, e.y_train, e.task_label) for e in experiences]
+    test = [dataset(e.x_test, e.y_test, e.task_label) for e in experiences]
+    return with_task_labels(benchmark_from_datasets(train=train, test=test))
+
+
+class Scenario(ABC):
+    """Base class of a task-split data stream. Constructor options are validated against the table below."""
+
+    NAME: ClassVar[str] = ""
+    SETTING: ClassVar[str] = "class-incremental"
+    DEFAULTS: ClassVar[dict[str, Any]] = {}
+    _parameter_constraints: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, where: str = "", **options: Any):
+        validate_params(options, self._parameter_constraints, f"scenario '{self.NAME}'", where)
+        self.options: dict[str, Any] = {**self.DEFAULTS, **options}
+        self.check_options(where)
+
+    def check_options(self, where: str) -> None:
+        """Cross-option checks a single constraint cannot express; raise UsageError."""
+
+    @property
+    def setting(self) -> str:
+        return self.SETTING
+
+    @classmethod
+    def description(cls) -> str:
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+    @abstractmethod
+    def make_experiences(self, seed: int) -> list[Experience]:
+        """The stream's experiences, a pure function of the seed and the options."""
+
+    def chance_acc(self, experiences: list[Experience], n_classes: int) -> float:
+        """Accuracy of uniform guessing over the classes a prediction chooses among."""
+        if self.setting == "task-incremental":
+            return float(np.mean([1.0 / len(e.classes) for e in experiences]))
+        return 1.0 / n_classes
+
+    def build(self, seed: int) -> ScenarioData:
+        """Same seed, same tensors and order."""
+        experiences = self.make_experiences(seed)
+        classes = sorted({c for e in experiences for c in e.classes})
+        info = ScenarioInfo(
+            name=self.NAME,
+            setting=self.setting,
+            n_experiences=len(experiences),
+            input_shape=tuple(experiences[0].x_train.shape[1:]),
+            n_classes=len(classes),
+            chance_acc=self.chance_acc(experiences, len(classes)),
+            classes_per_experience=tuple(e.classes for e in experiences),
+        )
+        return ScenarioData(info=info, experiences=experiences)

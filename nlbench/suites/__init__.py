@@ -1,0 +1,1 @@
+"""Suite files shipped with nlbench; `nlbench run NAME` finds them here."""
