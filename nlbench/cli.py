@@ -154,7 +154,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     cols = {"start_time": "started", "tags.suite": "suite", "tags.scenario": "scenario",
             "tags.method": "method", "tags.seed": "seed", "status": "status",
             "metrics.final/acc": "ACC", "metrics.final/forgetting": "forgetting", "run_id": "run_id"}
-    table = pd.DataFrame({v: df[k] if k in df else None for k, v in cols.items()})
+    table = pd.DataFrame({v: df.get(k) for k, v in cols.items()})
     table["started"] = pd.to_datetime(table["started"]).dt.strftime("%Y-%m-%d %H:%M")
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     return ExitCode.OK

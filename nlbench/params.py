@@ -56,19 +56,21 @@ class Options:
 
 @dataclass(frozen=True)
 class IntList:
-    """A non-empty list of positive ints (layer widths, class orders)."""
+    """A list of ints >= `minimum` (layer widths: 1, class orders: 0)."""
 
     allow_empty: bool = False
+    minimum: int = 1
 
     def accepts(self, value: Any) -> bool:
         return (
             isinstance(value, list)
             and (self.allow_empty or len(value) > 0)
-            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= self.minimum for v in value)
         )
 
     def __str__(self) -> str:
-        return "a list of positive ints" + ("" if self.allow_empty else " (non-empty)")
+        kind = "positive ints" if self.minimum == 1 else f"ints >= {self.minimum}"
+        return f"a list of {kind}" + ("" if self.allow_empty else " (non-empty)")
 
 
 class Boolean:

@@ -68,6 +68,7 @@ class ScenarioData:
 def to_avalanche_benchmark(experiences: list[Experience]) -> Any:
     """Train and test streams with one experience per task; samples are (x, y, task_label)."""
     from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+    from avalanche.benchmarks.scenarios.supervised import with_classes_timeline
     from avalanche.benchmarks.scenarios.task_aware import with_task_labels
     from avalanche.benchmarks.utils import DataAttribute
     from avalanche.benchmarks.utils.classification_dataset import TaskAwareClassificationDataset
@@ -83,7 +84,8 @@ def to_avalanche_benchmark(experiences: list[Experience]) -> Any:
 
     train = [dataset(e.x_train, e.y_train, e.task_label) for e in experiences]
     test = [dataset(e.x_test, e.y_test, e.task_label) for e in experiences]
-    return with_task_labels(benchmark_from_datasets(train=train, test=test))
+    # classes_in_this_experience & co. are needed by multi-head models and some plugins.
+    return with_classes_timeline(with_task_labels(benchmark_from_datasets(train=train, test=test)))
 
 
 class Scenario(ABC):
@@ -99,7 +101,7 @@ class Scenario(ABC):
         self.options: dict[str, Any] = {**self.DEFAULTS, **options}
         self.check_options(where)
 
-    def check_options(self, where: str) -> None:
+    def check_options(self, where: str) -> None:  # noqa: B027 - optional hook, no-op by default
         """Cross-option checks a single constraint cannot express; raise UsageError."""
 
     @property

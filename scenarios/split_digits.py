@@ -23,7 +23,7 @@ class SplitDigits(Scenario):
         "task_incremental": Boolean(),
         "test_size": Interval(float, 0.0, 1.0, closed="neither"),
         # [] = natural order 0..9; otherwise a permutation of 0..9 that fixes which classes form which task.
-        "class_order": IntList(allow_empty=True),
+        "class_order": IntList(allow_empty=True, minimum=0),
     }
 
     def check_options(self, where: str) -> None:

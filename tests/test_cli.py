@@ -1,0 +1,114 @@
+"""The CLI end to end: the smoke suite into a temporary MLflow store, errors and exit codes."""
+
+import json
+import textwrap
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from nlbench.cli import ExitCode, main
+
+
+@pytest.mark.slow
+def test_smoke_suite_end_to_end(tracking_uri, capsys):
+    code = main(["run", "smoke", "--tracking-uri", tracking_uri, "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == ExitCode.OK, out
+    assert "split-digits" in out and "permuted-digits" in out and "ACC" in out and "Forgetting" in out
+
+    mlflow.set_tracking_uri(tracking_uri)
+    runs = mlflow.search_runs(experiment_names=["nlbench-smoke"])
+    parent = runs[runs["tags.kind"] == "suite"]
+    children = runs[runs["tags.kind"] == "run"]
+    assert len(parent) == 1 and (parent["status"] == "FINISHED").all()
+    assert len(children) == 2 * 3 and (children["status"] == "FINISHED").all()
+    assert (children["tags.mlflow.parentRunId"] == parent["run_id"].iloc[0]).all()
+
+    row = children[(children["tags.method"] == "ewc") & (children["tags.scenario"] == "permuted-digits")].iloc[0]
+    for tag, value in {"setting": "domain-incremental", "family": "avalanche", "seed": "0", "device": "cpu"}.items():
+        assert row[f"tags.{tag}"] == value
+    for tag in ("nlbench_version", "torch_version", "avalanche_version"):
+        assert row[f"tags.{tag}"]
+    assert row["params.ewc_lambda"] == "100.0" and row["params.epochs"] == "1"
+    assert row["params.scenario.n_experiences"] == "3"
+    for key in ("final/acc", "final/forgetting", "final/bwt", "final/fwt", "final/la", "time/train_s",
+                "mem/peak_mb", "model/trainable_params", "acc/exp0", "acc/exp2"):
+        assert f"metrics.{key}" in runs.columns and row[f"metrics.{key}"] == row[f"metrics.{key}"], key
+
+    client = MlflowClient(tracking_uri)
+    run_id = row["run_id"]
+    history = client.get_metric_history(run_id, "acc/exp2")
+    assert sorted(m.step for m in history) == [0, 1, 2]  # one value per row of R
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"acc_matrix.csv", "acc_matrix.png", "run_config.json"} <= artifacts
+    csv = client.download_artifacts(run_id, "acc_matrix.csv")
+    with open(csv) as f:
+        lines = f.read().splitlines()
+    assert lines[0] == "after_exp,exp0,exp1,exp2" and len(lines) == 1 + 1 + 3
+    last = [float(v) for v in lines[-1].split(",")[1:]]
+    assert sum(last) / 3 == pytest.approx(row["metrics.final/acc"], abs=1e-6)
+    with open(client.download_artifacts(run_id, "run_config.json")) as f:
+        config = json.load(f)
+    assert config["method"] == "ewc" and config["hparams"]["ewc_lambda"] == 100.0
+    # Avalanche's own training metrics came through the MLflow logger.
+    assert any(k.startswith("metrics.Top1_Acc_Epoch/train_phase") for k in runs.columns)
+
+    assert main(["runs", "--tracking-uri", tracking_uri, "--method", "ewc"]) == ExitCode.OK
+    table = capsys.readouterr().out
+    assert table.count("ewc") == 2 and "replay" not in table
+
+
+@pytest.mark.slow
+def test_failing_run_is_recorded_and_suite_goes_on(tmp_path, tracking_uri, capsys):
+    suite = tmp_path / "explode.toml"
+    suite.write_text(textwrap.dedent("""
+        scenarios = ["split-digits"]
+        methods = ["naive", "exploding"]
+        [train]
+        epochs = 1
+        hidden_sizes = [16]
+        [scenario.split-digits]
+        n_experiences = 2
+        [method.exploding]
+        name = "naive"
+        lr = 1e30
+        momentum = 0.0
+    """))
+    code = main(["run", str(suite), "--tracking-uri", tracking_uri, "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == ExitCode.RUNS_FAILED
+    assert "FAILED split-digits/exploding/seed0: NonFiniteLossError" in captured.err
+    mlflow.set_tracking_uri(tracking_uri)
+    runs = mlflow.search_runs(experiment_names=["nlbench-explode"])
+    status = dict(zip(runs["tags.mlflow.runName"], runs["status"], strict=True))
+    assert status == {"suite:explode": "FAILED", "split-digits/naive/seed0": "FINISHED",
+                      "split-digits/exploding/seed0": "FAILED"}
+    failed = runs[runs["status"] == "FAILED"]
+    assert failed["tags.error"].str.startswith("NonFiniteLossError").any()
+
+
+def test_usage_errors_exit_2_with_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('scenarios = ["split-digits"]\nmethods = ["ewk"]\n')
+    assert main(["run", str(bad)]) == ExitCode.USAGE_ERROR
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"ERROR: {bad}: 'methods': Unknown method 'ewk'. Did you mean 'ewc'?")
+    assert "\n" not in err
+    assert main(["run", "smoke", "--only", "nope"]) == ExitCode.USAGE_ERROR
+    assert "'nope' is neither a scenario nor a method" in capsys.readouterr().err
+    assert main(["run", "smoke", "--bogus"]) == ExitCode.USAGE_ERROR
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    assert main(["run", "smoke", "--device", "tpu"]) == ExitCode.USAGE_ERROR
+
+
+def test_list_shows_everything(capsys):
+    assert main(["list"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    for name in ("split-digits", "permuted-digits", "naive", "gem", "smoke", "default"):
+        assert name in out
+
+
+def test_runs_on_empty_store(tracking_uri, capsys):
+    assert main(["runs", "--tracking-uri", tracking_uri]) == ExitCode.OK
+    assert "No" in capsys.readouterr().out
