@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=int, default=20, help="How many runs to show. Default: 20")
     _add_tracking(runs)
 
+    bench = sub.add_parser("bench", help="Benchmarks, printed as ratios against a same-run reference",
+                           allow_abbrev=False)
+    bench.add_argument("what", choices=["overhead"],
+                       help="overhead: nlbench vs a plain PyTorch loop for naive on split-digits")
+    bench.add_argument("--repeats", type=int, default=5, help="Timed repetitions after one warm-up. Default: 5")
+
     ui = sub.add_parser("ui", help="Start the MLflow UI on 127.0.0.1 for the same store", allow_abbrev=False)
     ui.add_argument("--port", type=int, default=5000, help="Port. Default: 5000")
     _add_tracking(ui)
@@ -173,7 +179,16 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return ExitCode.OK  # not reached
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "runs": cmd_runs, "ui": cmd_ui}
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.repeats < 1:
+        raise UsageError(f"--repeats must be >= 1. Got {args.repeats} instead.")
+    from nlbench.bench import overhead
+
+    print(overhead(repeats=args.repeats))
+    return ExitCode.OK
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "runs": cmd_runs, "bench": cmd_bench, "ui": cmd_ui}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
