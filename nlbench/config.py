@@ -76,7 +76,8 @@ class Suite:
         device = resolve_device(self.device)
         configs = []
         for s_label in scenarios:
-            s_name, s_opts, pair_tables = self._scenario_parts(s_label)
+            s_name, _, pair_tables = self._scenario_parts(s_label)
+            s_opts = self._resolved_scenario_options(s_label)
             for m_label in methods:
                 m_name, m_over = self._method_parts(m_label)
                 hp = get_method(m_name).resolve(
@@ -102,6 +103,11 @@ class Suite:
         name = table.pop("name", label)
         pairs = table.pop("method", {})
         return name, table, pairs
+
+    def _resolved_scenario_options(self, label: str) -> dict[str, Any]:
+        """Every option of the scenario, defaults included, so the run config is explicit."""
+        name, options, _ = self._scenario_parts(label)
+        return SCENARIOS.get(name)(where=f"{self.path} [scenario.{label}]", **options).options
 
     def _method_parts(self, label: str) -> tuple[str, dict[str, Any]]:
         table = dict(self.method_tables.get(label, {}))

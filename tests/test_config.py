@@ -42,7 +42,9 @@ def test_precedence_defaults_train_method_pair():
     assert by[("til", "ewc", 1)].hparams["ewc_lambda"] == 7.0
     strong = by[("til", "strong-ewc", 0)]
     assert strong.method_name == "ewc" and strong.hparams["ewc_lambda"] == 500.0
-    assert strong.scenario_name == "split-digits" and strong.scenario_options == {"task_incremental": True}
+    assert strong.scenario_name == "split-digits"
+    assert strong.scenario_options == {"n_experiences": 5, "task_incremental": True, "test_size": 0.2,
+                                       "class_order": []}
 
 
 def test_run_config_round_trips_through_a_dict():
