@@ -8,7 +8,6 @@ experience). Each variant gets one warm-up, then the median of `repeats` timed r
 
 from __future__ import annotations
 
-import platform
 import statistics
 import tempfile
 import time
@@ -24,6 +23,7 @@ from nlbench.config import RunConfig, Suite
 from nlbench.method import make_torch_optimizer
 from nlbench.nn import MLP
 from nlbench.registry import SCENARIOS, get_method
+from nlbench.resources import machine_description
 from nlbench.runner import execute_run, run_suite, seed_everything
 from nlbench.scenario import ScenarioData
 
@@ -97,8 +97,8 @@ def overhead(repeats: int = 5, scenario: str = "split-digits", seed: int = 0) ->
     lines = [
         f"Harness overhead: naive on {scenario} ({hp['epochs']} epochs, batch {hp['batch_size']}, "
         f"MLP {hp['hidden_sizes']}, {len(data.experiences)} experiences), median of {repeats} after 1 warm-up.",
-        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}.",
+        f"Machine: {machine_description()}; {torch.get_num_threads()} torch threads, torch {torch.__version__}.",
+        "Regenerate: `nlbench bench overhead --out results/harness_overhead.md`",
         "",
         "| variant | median s | runs (s) | ratio vs plain |",
         "| --- | ---: | --- | ---: |",

@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("what", choices=["overhead"],
                        help="overhead: nlbench vs a plain PyTorch loop for naive on split-digits")
     bench.add_argument("--repeats", type=int, default=5, help="Timed repetitions after one warm-up. Default: 5")
+    bench.add_argument("--out", metavar="FILE", help="Also write the table to this Markdown file")
 
     ui = sub.add_parser("ui", help="Start the MLflow UI on 127.0.0.1 for the same store", allow_abbrev=False)
     ui.add_argument("--port", type=int, default=5000, help="Port. Default: 5000")
@@ -184,7 +185,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UsageError(f"--repeats must be >= 1. Got {args.repeats} instead.")
     from nlbench.bench import overhead
 
-    print(overhead(repeats=args.repeats))
+    table = overhead(repeats=args.repeats)
+    print(table)
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).write_text(table + "\n", encoding="utf-8")
     return ExitCode.OK
 
 

@@ -7,6 +7,8 @@ On Linux the kernel's high-water mark of resident memory (VmHWM) can be reset by
 
 from __future__ import annotations
 
+import os
+import platform
 import resource
 import sys
 from pathlib import Path
@@ -49,3 +51,17 @@ class PeakMemory:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
         self.peak_mb = float(peak)
         self.cuda_peak_mb = (torch.cuda.max_memory_allocated() / 2**20) if torch.cuda.is_available() else None
+
+
+def machine_description() -> str:
+    """CPU model, core count and GPU model, for benchmark tables (no host names or paths)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu}, {os.cpu_count()} cores, {gpu}"
