@@ -8,8 +8,6 @@ rather than a flattering 0.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 NAN = float("nan")
@@ -84,7 +82,3 @@ def summarize(R: np.ndarray, b: np.ndarray) -> dict[str, float]:
         "la": learning_accuracy(R),
         "avg_inc_acc": average_incremental_accuracy(R),
     }
-
-
-def is_finite(x: float) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)

@@ -51,7 +51,3 @@ def build_classifier(net: nn.Module, info: ScenarioInfo) -> nn.Module:
 
 def input_features(info: ScenarioInfo) -> int:
     return math.prod(info.input_shape)
-
-
-def count_trainable(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

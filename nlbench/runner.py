@@ -89,7 +89,11 @@ def track_run(tracker: Any, parent_id: str, config: RunConfig, env_tags: dict[st
     tracker.log_params(run_id, {"seed": config.seed, **config.hparams,
                                 "scenario": {k: v for k, v in config.scenario_options.items()}})
     buffer = MetricBuffer(tracker.client, run_id)
-    result = execute_run(config, loggers=[mlflow_logger(buffer)])
+    try:
+        result = execute_run(config, loggers=[mlflow_logger(buffer)])
+    except BaseException:  # Ctrl-C: do not leave the run RUNNING forever
+        tracker.finish(run_id, "KILLED")
+        raise
     if result.ok:
         R, b = np.array(result.R), np.array(result.b)
         tracker.log_matrix(buffer, R, b)

@@ -132,7 +132,7 @@ class Tracker:
     def start_parent(self, suite: str, tags: Mapping[str, str], params: Mapping[str, Any]) -> str:
         run = self.client.create_run(self.experiment_id, run_name=f"suite:{suite}",
                                      tags={"suite": suite, "kind": "suite", **tags})
-        self.client.log_batch(run.info.run_id, params=[Param(k, v[:6000]) for k, v in flatten(params).items()])
+        self.log_params(run.info.run_id, params)
         return run.info.run_id
 
     def start_child(self, parent_id: str, run_name: str, tags: Mapping[str, str]) -> str:
