@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from nlbench.config import RunConfig, Suite
 from nlbench.method import make_torch_optimizer
+from nlbench.models import input_features
 from nlbench.nn import MLP
 from nlbench.registry import SCENARIOS, get_method
 from nlbench.resources import machine_description
@@ -32,7 +33,7 @@ def plain_torch_naive(data: ScenarioData, hp: dict, seed: int) -> np.ndarray:
     """The reference: naive fine-tuning written directly in PyTorch, same evaluations as the protocol."""
     seed_everything(seed)
     exps = data.experiences
-    model = MLP(int(np.prod(data.info.input_shape)), hp["hidden_sizes"], data.info.n_classes)
+    model = MLP(input_features(data.info), hp["hidden_sizes"], data.info.n_classes)
     loss_fn = nn.CrossEntropyLoss()
 
     @torch.no_grad()

@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from nlbench.config import load_suite
+    from nlbench.config import DEVICES, is_valid_device, load_suite
     from nlbench.runner import run_suite
     from nlbench.summary import format_summary, results_frame
     from nlbench.tracking import resolve_tracking_uri
@@ -84,8 +84,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.experiment:
         suite.experiment = args.experiment
     if args.device:
-        if not (args.device in ("auto", "cpu") or args.device.startswith("cuda")):
-            raise UsageError(f"--device must be 'auto', 'cpu' or 'cuda[:N]'. Got {args.device!r} instead.")
+        if not is_valid_device(args.device):
+            raise UsageError(f"--device must be {DEVICES}. Got {args.device!r} instead.")
         suite.device = args.device
     if args.seeds is not None and any(s < 0 for s in args.seeds):
         raise UsageError(f"--seeds must be non-negative ints. Got {args.seeds} instead.")

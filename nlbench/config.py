@@ -118,6 +118,13 @@ class Suite:
         return {k: v for k, v in self.train.items() if k in accepted}
 
 
+DEVICES = "'auto', 'cpu' or 'cuda[:N]'"
+
+
+def is_valid_device(device: str) -> bool:
+    return device in ("auto", "cpu") or device.startswith("cuda")
+
+
 def resolve_device(device: str) -> str:
     if device == "auto":
         import torch
@@ -169,8 +176,7 @@ def parse_suite(text: str, where: str, default_name: str = "suite") -> Suite:
     for key in ("name", "description", "device", "experiment"):
         _expect(isinstance(doc.get(key, ""), str), where, f"'{key}' must be a string. Got {doc.get(key)!r} instead.")
     device = doc.get("device", "auto")
-    _expect(device in ("auto", "cpu") or device.startswith("cuda"), where,
-            f"'device' must be 'auto', 'cpu' or 'cuda[:N]'. Got {device!r} instead.")
+    _expect(is_valid_device(device), where, f"'device' must be {DEVICES}. Got {device!r} instead.")
     seeds = doc.get("seeds", [0])
     _expect(isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool)
                                                        and s >= 0 for s in seeds),

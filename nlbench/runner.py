@@ -86,8 +86,7 @@ def track_run(tracker: Any, parent_id: str, config: RunConfig, env_tags: dict[st
             "setting": scenario.setting, "method": config.method, "method_name": config.method_name,
             "family": method_cls.FAMILY, "seed": str(config.seed), **env_tags, "device": config.device}
     run_id = tracker.start_child(parent_id, config.run_name, tags)
-    tracker.log_params(run_id, {"seed": config.seed, **config.hparams,
-                                "scenario": {k: v for k, v in config.scenario_options.items()}})
+    tracker.log_params(run_id, {"seed": config.seed, **config.hparams, "scenario": config.scenario_options})
     buffer = MetricBuffer(tracker.client, run_id)
     try:
         result = execute_run(config, loggers=[mlflow_logger(buffer)])
