@@ -11,11 +11,14 @@ from sklearn.model_selection import train_test_split
 
 @lru_cache(maxsize=1)
 def load_digits_scaled() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's bundled 8x8 digits (1797 images, no download), pixels scaled from 0..16 to [0, 1]."""
+    """scikit-learn's bundled digits as (1797, 8, 8) images (no download), pixels scaled from 0..16 to [0, 1].
+
+    Kept 2-D so sequence models can read one row per token; MLPs flatten.
+    """
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    x = (digits.data / 16.0).astype(np.float32)
+    x = (digits.images / 16.0).astype(np.float32)
     y = digits.target.astype(np.int64)
     x.setflags(write=False)
     y.setflags(write=False)
