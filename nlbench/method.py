@@ -27,8 +27,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "batch_size": 32,
     "eval_batch_size": 512,
     "optimizer": "sgd",
-    "lr": 0.05,
-    "momentum": 0.9,
+    "lr": 0.1,
+    "momentum": 0.0,
     "weight_decay": 0.0,
     "hidden_sizes": [128, 128],
 }
@@ -89,7 +89,12 @@ class Method(ABC):
         for layer in overrides:
             validate_params(layer, cls.all_constraints(), f"method '{cls.NAME}'", where)
             hp.update(layer)
+        cls.check_hp(hp, where)
         return hp
+
+    @classmethod  # noqa: B027 - optional hook, no-op by default
+    def check_hp(cls, hp: Mapping[str, Any], where: str) -> None:
+        """Cross-parameter checks a single constraint cannot express; raise UsageError."""
 
     @abstractmethod
     def make_learner(self, hp: dict[str, Any], data: ScenarioData, device: str,
@@ -179,11 +184,18 @@ class AvalancheMethod(Method):
 
         return SupervisedTemplate
 
+    def make_optimizer(self, model: nn.Module, hp: Mapping[str, Any]) -> Any:
+        return make_torch_optimizer(model.parameters(), hp)
+
+    def template_options(self, hp: Mapping[str, Any]) -> dict[str, Any]:
+        """Extra keyword arguments for `template()` beyond the shared training ones."""
+        return {}
+
     def build_strategy(self, model: nn.Module, hp: Mapping[str, Any], info: ScenarioInfo, device: str,
                        evaluator: Any) -> Any:
         return self.template()(
             model=model,
-            optimizer=make_torch_optimizer(model.parameters(), hp),
+            optimizer=self.make_optimizer(model, hp),
             criterion=nn.CrossEntropyLoss(),
             train_mb_size=hp["batch_size"],
             train_epochs=hp["epochs"],
@@ -191,6 +203,7 @@ class AvalancheMethod(Method):
             device=torch.device(device),
             plugins=[*self.plugins(hp, info), finite_loss_guard()],
             evaluator=evaluator,
+            **self.template_options(hp),
         )
 
     def make_learner(self, hp: dict[str, Any], data: ScenarioData, device: str,

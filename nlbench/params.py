@@ -73,6 +73,23 @@ class IntList:
         return f"a list of {kind}" + ("" if self.allow_empty else " (non-empty)")
 
 
+@dataclass(frozen=True)
+class PositiveList:
+    """A list of numbers > 0 (per-level learning rates); empty allowed when `allow_empty`."""
+
+    allow_empty: bool = True
+
+    def accepts(self, value: Any) -> bool:
+        return (
+            isinstance(value, list)
+            and (self.allow_empty or len(value) > 0)
+            and all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in value)
+        )
+
+    def __str__(self) -> str:
+        return "a list of positive numbers" + (" (may be empty)" if self.allow_empty else " (non-empty)")
+
+
 class Boolean:
     def accepts(self, value: Any) -> bool:
         return isinstance(value, bool)

@@ -64,7 +64,10 @@ def test_builtin_suites_load():
     assert load_suite("smoke").name == "smoke"
     default = load_suite("default")
     assert default.seeds == [0, 1, 2]
-    assert len(default.run_configs()) == 2 * 8 * 3
+    assert len(default.run_configs()) == 2 * 11 * 3
+    nested = load_suite("nested")
+    assert set(nested.methods) == {"cms", "hope", "titans", "naive", "ewc", "replay"}
+    assert len(nested.run_configs()) == 2 * 6 * 3
 
 
 @pytest.mark.parametrize("edit, message", [

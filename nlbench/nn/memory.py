@@ -1,0 +1,141 @@
+"""Associative memories and their learning rules, as pure functions on tensors.
+
+Axis key (titans-pytorch style): `...` any batch axes, `i` key/input width, `o` value/output width,
+`h` hidden width of a deep memory, `n` tokens. A matrix memory `M` has shape `(..., o, i)` and reads
+`M k`; keys `k` are `(..., i)`, values `v` are `(..., o)`, step sizes `eta` and retention `alpha` are
+`(...)` (one per memory) or plain floats.
+
+References are to Behrouz et al., "Nested Learning", arXiv:2512.24695v1 (see
+`shared/reference/nested_learning.md`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+
+def _scalar(x: Tensor | float) -> Tensor | float:
+    """Broadcast a per-memory scalar `(...)` against a matrix `(..., o, i)`."""
+    return x[..., None, None] if isinstance(x, Tensor) else x
+
+
+def outer(v: Tensor, k: Tensor) -> Tensor:
+    """v k^T over the batch axes: `(..., o), (..., i) -> (..., o, i)`."""
+    return v.unsqueeze(-1) * k.unsqueeze(-2)
+
+
+def read(M: Tensor, k: Tensor) -> Tensor:
+    """y = M k."""
+    return (M @ k.unsqueeze(-1)).squeeze(-1)
+
+
+def hebbian_update(M: Tensor, k: Tensor, v: Tensor, eta: Tensor | float) -> Tensor:
+    """Hebbian write: M + eta v k^T (GD on the dot-product loss -<M k, v>; never erases)."""
+    return M + _scalar(eta) * outer(v, k)
+
+
+def delta_update(M: Tensor, k: Tensor, v: Tensor, eta: Tensor | float) -> Tensor:
+    """Delta rule: M - eta (M k - v) k^T = M (I - eta k k^T) + eta v k^T.
+
+    GD on 1/2 ||M k - v||^2: it erases what M currently returns for k and writes v in its place.
+    """
+    return M - _scalar(eta) * outer(read(M, k) - v, k)
+
+
+def oja_update(M: Tensor, k: Tensor, eta: Tensor | float) -> Tensor:
+    """Oja's (subspace) rule: y = M k; M + eta (y k^T - y y^T M).
+
+    Hebbian growth with a normalising decay, so the rows of M converge to an orthonormal basis
+    of the keys' principal subspace instead of growing without bound.
+    """
+    y = read(M, k)
+    return M + _scalar(eta) * (outer(y, k) - outer(y, y) @ M)
+
+
+def dgd_update(M: Tensor, k: Tensor, grad: Tensor, eta: Tensor | float,
+               alpha: Tensor | float = 1.0) -> Tensor:
+    """Delta gradient descent with retention (Eq. 88; Eq. 57 with alpha = 1):
+
+        M <- M (alpha I - eta k k^T) - eta grad
+
+    The first term decays the old weights by alpha everywhere and additionally by eta along the current
+    input direction k (a data-dependent decay); `grad` is the gradient of the inner loss at M.
+    """
+    eta_, alpha_ = _scalar(eta), _scalar(alpha)
+    return alpha_ * M - eta_ * outer(read(M, k), k) - eta_ * grad
+
+
+def dgd_l2_update(M: Tensor, k: Tensor, v: Tensor, eta: Tensor | float, alpha: Tensor | float = 1.0,
+                  at: Tensor | None = None) -> Tensor:
+    """Eq. 93, DGD on the L2 loss 1/2 ||M k - v||^2 of a linear memory, with the gradient taken at the
+    state `at` (the chunk-boundary state in chunk-wise training; `M` itself when None)."""
+    grad = outer(read(M if at is None else at, k) - v, k)
+    return dgd_update(M, k, grad, eta, alpha)
+
+
+def dgd_effective_lr(eta: Tensor | float, key_norm: float = 1.0) -> Tensor | float:
+    """Eq. 57's eta': the exact argmin of 1/2||W x - u||^2 + 1/(2 eta)||W - W_t||^2 for ||x|| = key_norm
+    is W_t (I - eta' x x^T) + eta' u x^T with eta' = eta / (1 + eta key_norm^2); the paper prints the
+    key_norm = 1 case, eta / (1 + eta)."""
+    return eta / (1 + eta * key_norm**2)
+
+
+def softmax_memory(q: Tensor, keys: Tensor, values: Tensor, temperature: float = 1.0) -> Tensor:
+    """Non-parametric (Nadaraya-Watson) memory: softmax(q K^T / temperature) V.
+
+    `q (..., i)`, `keys (..., n, i)`, `values (..., n, o)` -> `(..., o)`: the kernel-weighted average of
+    the stored values, i.e. the argmin of sum_j w_j ||v - v_j||^2 with softmax weights (softmax attention).
+    """
+    scores = (keys @ q.unsqueeze(-1)).squeeze(-1) / temperature
+    return (scores.softmax(dim=-1).unsqueeze(-2) @ values).squeeze(-2)
+
+
+# Deep memory: the residual 2-layer MLP of Eq. 89, M(x) = x + W1 s(W2 x), s = SiLU.
+
+class MLPMemory(NamedTuple):
+    """Weights of a residual MLP memory: `w1 (..., d, h)` output side, `w2 (..., h, d)` input side."""
+
+    w1: Tensor
+    w2: Tensor
+
+
+def mlp_memory_read(mem: MLPMemory, x: Tensor) -> Tensor:
+    """M(x) = x + W1 silu(W2 x) for tokens `x (..., n, d)` and per-sample weights `(..., d, h), (..., h, d)`."""
+    z = x @ mem.w2.transpose(-1, -2)
+    return x + F.silu(z) @ mem.w1.transpose(-1, -2)
+
+
+def _silu_grad(z: Tensor) -> Tensor:
+    s = torch.sigmoid(z)
+    return s * (1 + z * (1 - s))
+
+
+def mlp_memory_l2_grads(mem: MLPMemory, k: Tensor, v: Tensor) -> MLPMemory:
+    """Per-token gradients of L = 1/2 ||M(k_t) - v_t||^2 w.r.t. (W1, W2), all at the same weights `mem`.
+
+    `k, v (..., n, d)` -> `w1 (..., n, d, h)`, `w2 (..., n, h, d)`. Written out (not autograd) so a whole
+    chunk is one batched op and the result stays differentiable for meta-learning the initial state.
+    The factor 1/2 matches the recurrence of Eq. 93 (the 2 of ||.||^2 is absorbed in eta).
+    """
+    z = k @ mem.w2.transpose(-1, -2)                       # (..., n, h)
+    err = k + F.silu(z) @ mem.w1.transpose(-1, -2) - v      # (..., n, d)
+    g1 = outer(err, F.silu(z))                              # (..., n, d, h)
+    back = (err @ mem.w1) * _silu_grad(z)                   # (..., n, h)
+    g2 = outer(back, k)                                     # (..., n, h, d)
+    return MLPMemory(g1, g2)
+
+
+def mlp_memory_dgd_step(mem: MLPMemory, k: Tensor, grads: MLPMemory, eta: Tensor, alpha: Tensor) -> MLPMemory:
+    """One DGD step with retention (Eq. 88) on a residual MLP memory, for one token per sample.
+
+    Choice (the paper leaves it open): the data-dependent decay (alpha I - eta k k^T) right-multiplies
+    the input-side weight W2, the only one that acts on k; the output-side W1 gets the retention alpha
+    only. `k (..., d)`, grads `(..., d, h), (..., h, d)`, `eta, alpha (...)`.
+    """
+    w2 = dgd_update(mem.w2, k, grads.w2, eta, alpha)
+    w1 = _scalar(alpha) * mem.w1 - _scalar(eta) * grads.w1
+    return MLPMemory(w1, w2)

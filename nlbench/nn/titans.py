@@ -1,0 +1,162 @@
+"""Self-modifying Titans (arXiv §8.1-8.2, Eqs. 83-93): the in-context learner of HOPE.
+
+Axis key: b batch (one independent context each), n tokens, d width, h memory hidden width.
+
+Every sample is its own context: the fast memories start from the (meta-learned) initial states at the
+first token of each sequence and are never shared across the batch. Choices where the paper is silent:
+
+- eta and alpha: scalars per token read out of the eta/alpha memories by a zero-initialised linear map,
+  `eta_t = memory_lr * 2 sigmoid(r_eta . M_eta(x_t))` in (0, 2 memory_lr) and
+  `alpha_t = 1 - memory_decay * 2 sigmoid(r_alpha . M_alpha(x_t))` in (1 - 2 memory_decay, 1], so at
+  initialisation every token writes with step `memory_lr` and retains `1 - memory_decay`.
+- The data-dependent DGD decay acts on each memory's input-side weight (`memory.mlp_memory_dgd_step`).
+- No momentum (Eq. 88 has none). The short causal depthwise convolution (window 4) mixes each token
+  with its predecessors before any projection.
+- Gradient flow, `grad_mode`: "meta" backpropagates the task loss through every inner write, so the
+  initial states M_{.,0} are meta-learned (Eqs. 79-82); "stopgrad" detaches all writes: the initial
+  states are then fixed at their random init (they receive no gradient and are not trainable), and only
+  the read path (W_q, the convolution and what feeds it) learns from the task loss.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from nlbench.nn.memory import MLPMemory, mlp_memory_dgd_step, mlp_memory_l2_grads, mlp_memory_read
+
+SELF_MODIFYING = ("k", "v", "eta", "alpha")  # the memories that produce the write signals (Eq. 84)
+GRAD_MODES = ("meta", "stopgrad")
+
+
+class CausalConv(nn.Module):
+    """Depthwise convolution over tokens that sees only the current and the `window - 1` previous ones;
+    initialised to the identity so the untrained block reads its input unchanged."""
+
+    def __init__(self, dim: int, window: int = 4):
+        super().__init__()
+        self.window = window
+        self.conv = nn.Conv1d(dim, dim, window, groups=dim, bias=False)
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            self.conv.weight[:, 0, -1] = 1.0
+
+    def forward(self, x: Tensor) -> Tensor:  # (b, n, d)
+        x = F.pad(x.transpose(1, 2), (self.window - 1, 0))
+        return self.conv(x).transpose(1, 2)
+
+
+def init_memory_state(dim: int, hidden: int, copies: int | None = None) -> nn.ParameterDict:
+    """Initial state M_0 of a residual MLP memory (Eq. 89), fan-in scaled; `copies` stacks independent
+    memories on a leading axis so they update in one batched op."""
+    lead = () if copies is None else (copies,)
+    return nn.ParameterDict({
+        "w1": nn.Parameter(torch.randn(*lead, dim, hidden) / math.sqrt(hidden)),
+        "w2": nn.Parameter(torch.randn(*lead, hidden, dim) / math.sqrt(dim)),
+    })
+
+
+def dgd_over_chunk(state: MLPMemory, k: Tensor, grads: MLPMemory, eta: Tensor, alpha: Tensor,
+                   q: Tensor | None = None) -> tuple[MLPMemory, Tensor | None]:
+    """Apply Eq. 88 token by token over one chunk whose gradients were all taken at the chunk-boundary
+    state (Eqs. 90-93); optionally read `y_t = M_{t-1}(q_t)` before each write (Eq. 83).
+
+    Tokens are axis -2 of `k, q (..., n, d)`, axis -3 of the gradients `(..., n, d, h)`, axis -1 of
+    `eta, alpha (..., n)`.
+    """
+    reads = []
+    for t in range(k.shape[-2]):
+        if q is not None:
+            reads.append(mlp_memory_read(state, q[..., t:t + 1, :]))
+        grad_t = MLPMemory(grads.w1[..., t, :, :], grads.w2[..., t, :, :])
+        state = mlp_memory_dgd_step(state, k[..., t, :], grad_t, eta[..., t], alpha[..., t])
+    return state, (torch.cat(reads, dim=-2) if q is not None else None)
+
+
+class SelfModifyingTitans(nn.Module):
+    """y_t = M_memory,t-1(q_t) with k, v, eta, alpha produced by memories that update themselves in context.
+
+    `self_modify=False` is the ablation of Eqs. 76-78: k, v, eta, alpha come from static projections and
+    only the main memory learns in context, towards v_t itself.
+    """
+
+    def __init__(self, dim: int, memory_hidden: int, *, chunk_size: int = 2, memory_chunk_size: int = 4,
+                 memory_lr: float = 0.1, memory_decay: float = 0.01, self_modify: bool = True,
+                 grad_mode: str = "meta", conv_window: int = 4):
+        super().__init__()
+        if grad_mode not in GRAD_MODES:
+            raise ValueError(f"grad_mode must be one of {GRAD_MODES}, got {grad_mode!r}")
+        self.chunk_size, self.memory_chunk_size = chunk_size, memory_chunk_size
+        self.memory_lr, self.memory_decay = memory_lr, memory_decay
+        self.self_modify, self.grad_mode = self_modify, grad_mode
+        self.conv = CausalConv(dim, conv_window)
+        self.w_q = nn.Linear(dim, dim, bias=False)  # q is the only non-adaptive projection (Eq. 83)
+        self.initial_states = nn.ModuleDict({"memory": init_memory_state(dim, memory_hidden)})
+        if self_modify:  # the k, v, eta, alpha memories, stacked in that order (SELF_MODIFYING)
+            self.initial_states["signals"] = init_memory_state(dim, memory_hidden, copies=len(SELF_MODIFYING))
+        if not self_modify:
+            self.w_k = nn.Linear(dim, dim, bias=False)
+            self.w_v = nn.Linear(dim, dim, bias=False)
+        self.eta_readout = nn.Linear(dim, 1)
+        self.alpha_readout = nn.Linear(dim, 1)
+        for readout in (self.eta_readout, self.alpha_readout):
+            nn.init.zeros_(readout.weight)
+            nn.init.zeros_(readout.bias)
+        if grad_mode == "stopgrad":  # write-only parameters: nothing reaches them without meta-gradients
+            write_only = [self.initial_states, self.eta_readout, self.alpha_readout]
+            write_only += [self.w_k, self.w_v] if not self_modify else []
+            for module in write_only:
+                module.requires_grad_(False)
+
+    def _write(self, x: Tensor) -> Tensor:
+        """What flows into a write: detached in stop-grad mode."""
+        return x.detach() if self.grad_mode == "stopgrad" else x
+
+    def initial_state(self, name: str, batch: int) -> MLPMemory:
+        p = self.initial_states[name]
+        return MLPMemory(*(self._write(w).expand(batch, *w.shape) for w in (p["w1"], p["w2"])))
+
+    def gates(self, eta_src: Tensor, alpha_src: Tensor) -> tuple[Tensor, Tensor]:
+        eta = self.memory_lr * 2 * torch.sigmoid(self.eta_readout(eta_src).squeeze(-1))
+        alpha = 1 - self.memory_decay * 2 * torch.sigmoid(self.alpha_readout(alpha_src).squeeze(-1))
+        return eta, alpha
+
+    def write_signals(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """k, v, eta, alpha for every token; with self-modification, the k/v/eta/alpha memories learn too."""
+        if not self.self_modify:
+            eta, alpha = self.gates(u, u)
+            k, v = F.normalize(self.w_k(u), dim=-1), F.normalize(self.w_v(u), dim=-1)
+            k, v, eta, alpha = (self._write(t) for t in (k, v, eta, alpha))
+            return k, v, eta, alpha
+        state = self.initial_state("signals", u.shape[0])  # (b, 4, d, h), (b, 4, h, d)
+        outs: list[tuple[Tensor, ...]] = []
+        for start in range(0, u.shape[1], self.chunk_size):
+            uc = u[:, None, start:start + self.chunk_size]
+            # Eqs. 84-85 with every state taken at the end of the previous chunk (Eq. 90).
+            rk, rv, reta, ralpha = mlp_memory_read(state, uc).unbind(1)
+            k, v = F.normalize(rk, dim=-1), F.normalize(rv, dim=-1)
+            eta, alpha = self.gates(reta, ralpha)
+            k, v, eta, alpha = (self._write(t) for t in (k, v, eta, alpha))
+            outs.append((k, v, eta, alpha))
+            targets = mlp_memory_read(state, v[:, None])  # v_hat = M(v): each memory's own target (Eq. 86)
+            grads = mlp_memory_l2_grads(state, k[:, None], targets)
+            state, _ = dgd_over_chunk(state, k[:, None], grads, eta[:, None], alpha[:, None])
+        k, v, eta, alpha = (torch.cat(parts, dim=1) for parts in zip(*outs, strict=True))
+        return k, v, eta, alpha
+
+    def forward(self, x: Tensor) -> Tensor:  # (b, n, d) -> (b, n, d)
+        u = F.normalize(self.conv(x), dim=-1)  # memories are read at the unit scale they are written at
+        q = F.normalize(self.w_q(u), dim=-1)
+        k, v, eta, alpha = self.write_signals(u)
+        state = self.initial_state("memory", x.shape[0])
+        ys = []
+        for start in range(0, x.shape[1], self.memory_chunk_size):
+            sl = slice(start, start + self.memory_chunk_size)
+            target = mlp_memory_read(state, v[:, sl]) if self.self_modify else v[:, sl]
+            grads = mlp_memory_l2_grads(state, k[:, sl], self._write(target))
+            state, y = dgd_over_chunk(state, k[:, sl], grads, eta[:, sl], alpha[:, sl], q=q[:, sl])
+            ys.append(y)
+        return torch.cat(ys, dim=1)

@@ -1,0 +1,30 @@
+"""CMS: the MLP backbone replaced by a Continuum Memory System chain (arXiv §7.1, Eqs. 70-74)."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import nn
+
+from nlbench.models import input_features
+from nlbench.nested import NestedMethod, cms_options
+from nlbench.nn.cms import CMSClassifier
+from nlbench.params import Interval
+from nlbench.registry import register_strategy
+from nlbench.scenario import ScenarioInfo
+
+
+@register_strategy
+class CMS(NestedMethod):
+    """Linear -> CMS levels updating every `frequencies` steps on summed gradients (Eq. 71) -> linear head.
+
+    Knobs: `frequencies` (chunk size C(l) of each level, in optimizer steps), `cms_variant`
+    (sequential | nested | independent), `cms_hidden` (each level's MLP width), `dim` (model width),
+    `level_lrs` (eta^(l) per level), `partial_chunk` (flush | carry at the end of an experience).
+    """
+
+    NAME = "cms"
+    DEFAULTS = {"dim": 64}
+    _parameter_constraints = {"dim": Interval(int, 1, None)}
+
+    def build_net(self, hp: Mapping[str, Any], info: ScenarioInfo) -> nn.Module:
+        return CMSClassifier(input_features(info), info.n_classes, hp["dim"], **cms_options(hp))
