@@ -1,5 +1,8 @@
 """Benchmarks that print ratios against a reference measured in the same process.
 
+`nlbench bench step`: the cost of one training step (forward, backward, optimizer/level schedule) of
+each Nested Learning strategy, against a naive MLP with about the same number of parameters.
+
 `nlbench bench overhead`: the cost of the harness. `naive` on `split-digits` through nlbench (Avalanche
 strategy + protocol, with and without MLflow tracking) against a plain PyTorch loop with the same model,
 optimizer, epochs, batch size and evaluations (every test experience before training and after each
@@ -8,10 +11,11 @@ experience). Each variant gets one warm-up, then the median of `repeats` timed r
 
 from __future__ import annotations
 
+import math
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -106,4 +110,59 @@ def overhead(repeats: int = 5, scenario: str = "split-digits", seed: int = 0) ->
     ]
     for name, median, times in rows:
         lines.append(f"| {name} | {median:.3f} | {', '.join(f'{t:.2f}' for t in times)} | {median / ref:.2f}x |")
+    return "\n".join(lines)
+
+
+def mlp_matching(n_params: int, in_features: int, n_classes: int) -> list[int]:
+    """Two equal hidden layers whose MLP has about `n_params` parameters (w^2 + (in + out + 2) w + out)."""
+    b = in_features + n_classes + 2
+    width = round((-b + math.sqrt(b * b + 4 * (n_params - n_classes))) / 2)
+    return [max(width, 1)] * 2
+
+
+def _step_timer(method_name: str, hp: dict, data: ScenarioData, batch_size: int) -> tuple[Callable[[], None], int]:
+    method = get_method(method_name)()
+    model = method.build_model(hp, data.info)
+    optimizer = method.make_optimizer(model, hp)
+    e = data.experiences[0]
+    x, y = e.x_train[:batch_size], e.y_train[:batch_size]
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step() -> None:
+        optimizer.zero_grad()
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+
+    return step, sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def step_cost(methods: Sequence[str] = ("cms", "hope", "titans"), repeats: int = 50,
+              scenario: str = "split-digits", seed: int = 0) -> str:
+    """Markdown table: median time of one training step per method and of a parameter-matched naive MLP."""
+    data = SCENARIOS.get(scenario)().build(seed)
+    rows = []
+    for name in methods:
+        hp = get_method(name).resolve()
+        seed_everything(seed)
+        step, n_params = _step_timer(name, hp, data, hp["batch_size"])
+        hidden = mlp_matching(n_params, input_features(data.info), data.info.n_classes)
+        ref_step, ref_params = _step_timer("naive", get_method("naive").resolve({"hidden_sizes": hidden}), data,
+                                           hp["batch_size"])
+        for _ in range(5):  # warm-up
+            step(), ref_step()
+        t, _ = _median_time(step, repeats)
+        t_ref, _ = _median_time(ref_step, repeats)
+        rows.append((name, n_params, t, hidden, ref_params, t_ref))
+    lines = [
+        f"Cost of one training step (forward + backward + update, batch {get_method('naive').resolve()['batch_size']}, "
+        f"{scenario}, method defaults) against naive fine-tuning of an MLP with about as many parameters; "
+        f"median of {repeats} steps after 5 warm-up steps, interleaved in one process.",
+        f"Machine: {machine_description()}; {torch.get_num_threads()} torch threads, torch {torch.__version__}.",
+        "Regenerate: `nlbench bench step --out results/step_cost.md`",
+        "",
+        "| method | params | ms/step | matched MLP | MLP params | MLP ms/step | ratio |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for name, n, t, hidden, n_ref, t_ref in rows:
+        lines.append(f"| {name} | {n} | {t * 1e3:.2f} | {hidden} | {n_ref} | {t_ref * 1e3:.2f} | {t / t_ref:.1f}x |")
     return "\n".join(lines)

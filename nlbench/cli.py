@@ -63,9 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="Benchmarks, printed as ratios against a same-run reference",
                            allow_abbrev=False)
-    bench.add_argument("what", choices=["overhead"],
-                       help="overhead: nlbench vs a plain PyTorch loop for naive on split-digits")
-    bench.add_argument("--repeats", type=int, default=5, help="Timed repetitions after one warm-up. Default: 5")
+    bench.add_argument("what", choices=["overhead", "step"],
+                       help="overhead: nlbench vs a plain PyTorch loop for naive on split-digits; "
+                            "step: one training step of cms/hope/titans vs a parameter-matched naive MLP")
+    bench.add_argument("--repeats", type=int, help="Timed repetitions after warm-up. Default: 5 (overhead), "
+                                                   "50 (step)")
     bench.add_argument("--out", metavar="FILE", help="Also write the table to this Markdown file")
 
     ui = sub.add_parser("ui", help="Start the MLflow UI on 127.0.0.1 for the same store", allow_abbrev=False)
@@ -181,11 +183,13 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.repeats < 1:
+    if args.repeats is not None and args.repeats < 1:
         raise UsageError(f"--repeats must be >= 1. Got {args.repeats} instead.")
-    from nlbench.bench import overhead
+    from nlbench.bench import overhead, step_cost
 
-    table = overhead(repeats=args.repeats)
+    bench = {"step": lambda: step_cost(repeats=args.repeats or 50),
+             "overhead": lambda: overhead(repeats=args.repeats or 5)}
+    table = bench[args.what]()
     print(table)
     if args.out:
         from pathlib import Path

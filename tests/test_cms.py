@@ -139,3 +139,25 @@ def test_model_levels_cover_every_trainable_parameter_once():
 def test_invalid_schedules_are_rejected(periods, variant, message):
     with pytest.raises(ValueError, match=message):
         check_periods(periods, variant)
+
+
+@pytest.mark.parametrize(("partial_chunk", "pending_after_exp0"), [("flush", 0), ("carry", None)])
+def test_strategy_keeps_one_schedule_across_experiences_and_handles_the_partial_chunk(partial_chunk,
+                                                                                    pending_after_exp0):
+    from nlbench.registry import SCENARIOS, get_method
+
+    data = SCENARIOS.get("split-digits")(n_experiences=2).build(0)
+    method = get_method("cms")()
+    hp = method.resolve({"epochs": 1, "partial_chunk": partial_chunk, "frequencies": [1, 16]})
+    learner = method.make_learner(hp, data, "cpu")
+    optimizer = learner.strategy.optimizer
+    groups = [[id(p) for p in lv.spec.params] for lv in optimizer.levels]
+    n_batches = -(-len(data.experiences[0].y_train) // hp["batch_size"])
+    learner.train_experience(0)
+    assert optimizer.steps == n_batches  # one schedule step per minibatch
+    expected = n_batches % 16 if pending_after_exp0 is None else pending_after_exp0
+    assert expected != 0 or partial_chunk == "flush"
+    assert optimizer.pending()["cms.level1"] == expected
+    learner.train_experience(1)
+    assert learner.strategy.optimizer is optimizer  # Avalanche did not rebuild or extend it
+    assert [[id(p) for p in lv.spec.params] for lv in optimizer.levels] == groups

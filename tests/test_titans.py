@@ -107,3 +107,18 @@ def test_hope_classifier_tokenizes_images_by_row_and_tables_by_feature(shape, cm
     assert out.shape == (5, 3) and torch.isfinite(out).all()
     tokens = model.tokenizer(torch.rand(5, *shape))
     assert tokens.shape == (5, shape[0], 8)
+
+
+def test_eta_and_alpha_start_at_the_configured_values_and_stay_in_their_bounds():
+    torch.manual_seed(0)
+    m = SelfModifyingTitans(6, 5, memory_lr=0.3, memory_decay=0.1).double()
+    src = torch.randn(2, 4, 6, dtype=torch.float64)
+    eta, alpha = m.gates(src, src)
+    torch.testing.assert_close(eta, torch.full_like(eta, 0.3))  # zero-initialised readouts
+    torch.testing.assert_close(alpha, torch.full_like(alpha, 0.9))
+    with torch.no_grad():
+        m.eta_readout.weight.fill_(100.0)
+        m.alpha_readout.weight.fill_(-100.0)
+    eta, alpha = m.gates(src, src)
+    assert (eta > 0).all() and (eta < 0.6 + 1e-12).all()  # (0, 2 memory_lr)
+    assert (alpha > 0.8 - 1e-12).all() and (alpha <= 1.0).all()  # (1 - 2 memory_decay, 1]
