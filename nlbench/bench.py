@@ -136,7 +136,20 @@ def _step_timer(method_name: str, hp: dict, data: ScenarioData, batch_size: int)
     return step, sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def step_cost(methods: Sequence[str] = ("cms", "hope", "titans"), repeats: int = 50,
+def _interleaved_medians(a: Callable[[], None], b: Callable[[], None], repeats: int) -> tuple[float, float]:
+    """Median seconds of `a` and of `b`, timed alternately so machine drift hits both alike."""
+    for _ in range(5):  # warm-up
+        a(), b()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for fn, out in ((a, times[0]), (b, times[1])):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+def step_cost(methods: Sequence[str] = ("cms", "hope", "titans"), repeats: int = 100,
               scenario: str = "split-digits", seed: int = 0) -> str:
     """Markdown table: median time of one training step per method and of a parameter-matched naive MLP."""
     data = SCENARIOS.get(scenario)().build(seed)
@@ -148,15 +161,12 @@ def step_cost(methods: Sequence[str] = ("cms", "hope", "titans"), repeats: int =
         hidden = mlp_matching(n_params, input_features(data.info), data.info.n_classes)
         ref_step, ref_params = _step_timer("naive", get_method("naive").resolve({"hidden_sizes": hidden}), data,
                                            hp["batch_size"])
-        for _ in range(5):  # warm-up
-            step(), ref_step()
-        t, _ = _median_time(step, repeats)
-        t_ref, _ = _median_time(ref_step, repeats)
+        t, t_ref = _interleaved_medians(step, ref_step, repeats)
         rows.append((name, n_params, t, hidden, ref_params, t_ref))
     lines = [
         f"Cost of one training step (forward + backward + update, batch {get_method('naive').resolve()['batch_size']}, "
         f"{scenario}, method defaults) against naive fine-tuning of an MLP with about as many parameters; "
-        f"median of {repeats} steps after 5 warm-up steps, interleaved in one process.",
+        f"median of {repeats} steps after 5 warm-up steps, the two timed alternately in one process.",
         f"Machine: {machine_description()}; {torch.get_num_threads()} torch threads, torch {torch.__version__}.",
         "Regenerate: `nlbench bench step --out results/step_cost.md`",
         "",

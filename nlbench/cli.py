@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="overhead: nlbench vs a plain PyTorch loop for naive on split-digits; "
                             "step: one training step of cms/hope/titans vs a parameter-matched naive MLP")
     bench.add_argument("--repeats", type=int, help="Timed repetitions after warm-up. Default: 5 (overhead), "
-                                                   "50 (step)")
+                                                   "100 (step)")
     bench.add_argument("--out", metavar="FILE", help="Also write the table to this Markdown file")
 
     ui = sub.add_parser("ui", help="Start the MLflow UI on 127.0.0.1 for the same store", allow_abbrev=False)
@@ -187,7 +187,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UsageError(f"--repeats must be >= 1. Got {args.repeats} instead.")
     from nlbench.bench import overhead, step_cost
 
-    bench = {"step": lambda: step_cost(repeats=args.repeats or 50),
+    bench = {"step": lambda: step_cost(repeats=args.repeats or 100),
              "overhead": lambda: overhead(repeats=args.repeats or 5)}
     table = bench[args.what]()
     print(table)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from nlbench.nn.memory import (
+    GradFactors,
     MLPMemory,
     delta_update,
     dgd_effective_lr,
@@ -13,6 +14,8 @@ from nlbench.nn.memory import (
     dgd_update,
     hebbian_update,
     mlp_memory_dgd_step,
+    mlp_memory_dgd_step_factored,
+    mlp_memory_l2_grad_factors,
     mlp_memory_l2_grads,
     mlp_memory_read,
     oja_update,
@@ -124,3 +127,16 @@ def test_deep_memory_dgd_step_decays_input_side_along_k_and_output_side_by_alpha
         decay = alpha[b] * torch.eye(3, dtype=torch.float64) - eta[b] * torch.outer(k[b], k[b])
         assert torch.allclose(new.w2[b], mem.w2[b] @ decay - eta[b] * grads.w2[b])
         assert torch.allclose(new.w1[b], alpha[b] * mem.w1[b] - eta[b] * grads.w1[b])
+
+
+def test_factored_dgd_step_equals_the_materialised_one():
+    mem, g = _tiny_memory()
+    k = torch.nn.functional.normalize(torch.randn(2, 1, 3, generator=g, dtype=torch.float64), dim=-1)
+    v = torch.randn(2, 1, 3, generator=g, dtype=torch.float64)
+    eta, alpha = T(0.2, 0.5), T(0.95, 0.9)
+    full = mlp_memory_l2_grads(mem, k, v)
+    factors = mlp_memory_l2_grad_factors(mem, k, v)
+    a = mlp_memory_dgd_step(mem, k[:, 0], MLPMemory(full.w1[:, 0], full.w2[:, 0]), eta, alpha)
+    b = mlp_memory_dgd_step_factored(mem, k[:, 0], GradFactors(*(f[:, 0] for f in factors)), eta, alpha)
+    torch.testing.assert_close(a.w1, b.w1)
+    torch.testing.assert_close(a.w2, b.w2)

@@ -114,19 +114,33 @@ def _silu_grad(z: Tensor) -> Tensor:
     return s * (1 + z * (1 - s))
 
 
-def mlp_memory_l2_grads(mem: MLPMemory, k: Tensor, v: Tensor) -> MLPMemory:
-    """Per-token gradients of L = 1/2 ||M(k_t) - v_t||^2 w.r.t. (W1, W2), all at the same weights `mem`.
+class GradFactors(NamedTuple):
+    """Per-token gradients of the L2 loss of a residual MLP memory, kept as rank-1 factors:
+    dL/dW1 = err act^T and dL/dW2 = back k^T, with `err (..., n, d)`, `act, back (..., n, h)`."""
 
-    `k, v (..., n, d)` -> `w1 (..., n, d, h)`, `w2 (..., n, h, d)`. Written out (not autograd) so a whole
-    chunk is one batched op and the result stays differentiable for meta-learning the initial state.
-    The factor 1/2 matches the recurrence of Eq. 93 (the 2 of ||.||^2 is absorbed in eta).
+    err: Tensor
+    act: Tensor
+    back: Tensor
+
+
+def mlp_memory_l2_grad_factors(mem: MLPMemory, k: Tensor, v: Tensor) -> GradFactors:
+    """Factors of the per-token gradients of L = 1/2 ||M(k_t) - v_t||^2, all at the same weights `mem`.
+
+    Written out (not autograd) so a whole chunk is one batched op and the result stays differentiable for
+    meta-learning the initial state. The factor 1/2 matches the recurrence of Eq. 93 (the 2 of ||.||^2 is
+    absorbed in eta).
     """
     z = k @ mem.w2.transpose(-1, -2)                       # (..., n, h)
-    err = k + F.silu(z) @ mem.w1.transpose(-1, -2) - v      # (..., n, d)
-    g1 = outer(err, F.silu(z))                              # (..., n, d, h)
+    act = F.silu(z)
+    err = k + act @ mem.w1.transpose(-1, -2) - v            # (..., n, d)
     back = (err @ mem.w1) * _silu_grad(z)                   # (..., n, h)
-    g2 = outer(back, k)                                     # (..., n, h, d)
-    return MLPMemory(g1, g2)
+    return GradFactors(err, act, back)
+
+
+def mlp_memory_l2_grads(mem: MLPMemory, k: Tensor, v: Tensor) -> MLPMemory:
+    """The same gradients materialised: `w1 (..., n, d, h)`, `w2 (..., n, h, d)`."""
+    f = mlp_memory_l2_grad_factors(mem, k, v)
+    return MLPMemory(outer(f.err, f.act), outer(f.back, k))
 
 
 def mlp_memory_dgd_step(mem: MLPMemory, k: Tensor, grads: MLPMemory, eta: Tensor, alpha: Tensor) -> MLPMemory:
@@ -138,4 +152,15 @@ def mlp_memory_dgd_step(mem: MLPMemory, k: Tensor, grads: MLPMemory, eta: Tensor
     """
     w2 = dgd_update(mem.w2, k, grads.w2, eta, alpha)
     w1 = _scalar(alpha) * mem.w1 - _scalar(eta) * grads.w1
+    return MLPMemory(w1, w2)
+
+
+def mlp_memory_dgd_step_factored(mem: MLPMemory, k: Tensor, grads: GradFactors, eta: Tensor,
+                                 alpha: Tensor) -> MLPMemory:
+    """`mlp_memory_dgd_step` with the gradients as rank-1 factors of one token (`err (..., d)`,
+    `act, back (..., h)`): W2 <- alpha W2 - eta (W2 k + back) k^T, W1 <- alpha W1 - eta err act^T.
+    Same result, two outer products per token instead of a materialised gradient per token."""
+    a, e = _scalar(alpha), _scalar(eta)
+    w2 = a * mem.w2 - e * outer(read(mem.w2, k) + grads.back, k)
+    w1 = a * mem.w1 - e * outer(grads.err, grads.act)
     return MLPMemory(w1, w2)

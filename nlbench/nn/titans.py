@@ -26,7 +26,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from nlbench.nn.memory import MLPMemory, mlp_memory_dgd_step, mlp_memory_l2_grads, mlp_memory_read
+from nlbench.nn.memory import (
+    GradFactors,
+    MLPMemory,
+    mlp_memory_dgd_step_factored,
+    mlp_memory_l2_grad_factors,
+    mlp_memory_read,
+)
 
 SELF_MODIFYING = ("k", "v", "eta", "alpha")  # the memories that produce the write signals (Eq. 84)
 GRAD_MODES = ("meta", "stopgrad")
@@ -59,20 +65,19 @@ def init_memory_state(dim: int, hidden: int, copies: int | None = None) -> nn.Pa
     })
 
 
-def dgd_over_chunk(state: MLPMemory, k: Tensor, grads: MLPMemory, eta: Tensor, alpha: Tensor,
+def dgd_over_chunk(state: MLPMemory, k: Tensor, grads: GradFactors, eta: Tensor, alpha: Tensor,
                    q: Tensor | None = None) -> tuple[MLPMemory, Tensor | None]:
     """Apply Eq. 88 token by token over one chunk whose gradients were all taken at the chunk-boundary
     state (Eqs. 90-93); optionally read `y_t = M_{t-1}(q_t)` before each write (Eq. 83).
 
-    Tokens are axis -2 of `k, q (..., n, d)`, axis -3 of the gradients `(..., n, d, h)`, axis -1 of
-    `eta, alpha (..., n)`.
+    Tokens are axis -2 of `k, q` and of the gradient factors, axis -1 of `eta, alpha (..., n)`.
     """
     reads = []
     for t in range(k.shape[-2]):
         if q is not None:
             reads.append(mlp_memory_read(state, q[..., t:t + 1, :]))
-        grad_t = MLPMemory(grads.w1[..., t, :, :], grads.w2[..., t, :, :])
-        state = mlp_memory_dgd_step(state, k[..., t, :], grad_t, eta[..., t], alpha[..., t])
+        grad_t = GradFactors(*(g[..., t, :] for g in grads))
+        state = mlp_memory_dgd_step_factored(state, k[..., t, :], grad_t, eta[..., t], alpha[..., t])
     return state, (torch.cat(reads, dim=-2) if q is not None else None)
 
 
@@ -142,7 +147,7 @@ class SelfModifyingTitans(nn.Module):
             k, v, eta, alpha = (self._write(t) for t in (k, v, eta, alpha))
             outs.append((k, v, eta, alpha))
             targets = mlp_memory_read(state, v[:, None])  # v_hat = M(v): each memory's own target (Eq. 86)
-            grads = mlp_memory_l2_grads(state, k[:, None], targets)
+            grads = mlp_memory_l2_grad_factors(state, k[:, None], targets)
             state, _ = dgd_over_chunk(state, k[:, None], grads, eta[:, None], alpha[:, None])
         k, v, eta, alpha = (torch.cat(parts, dim=1) for parts in zip(*outs, strict=True))
         return k, v, eta, alpha
@@ -156,7 +161,7 @@ class SelfModifyingTitans(nn.Module):
         for start in range(0, x.shape[1], self.memory_chunk_size):
             sl = slice(start, start + self.memory_chunk_size)
             target = mlp_memory_read(state, v[:, sl]) if self.self_modify else v[:, sl]
-            grads = mlp_memory_l2_grads(state, k[:, sl], self._write(target))
+            grads = mlp_memory_l2_grad_factors(state, k[:, sl], self._write(target))
             state, y = dgd_over_chunk(state, k[:, sl], grads, eta[:, sl], alpha[:, sl], q=q[:, sl])
             ys.append(y)
         return torch.cat(ys, dim=1)
