@@ -17,21 +17,19 @@ from nlbench.optim import PARTIAL_CHUNK, LevelScheduledOptimizer, model_levels
 from nlbench.params import Boolean, Interval, IntList, Options, PositiveList
 from nlbench.scenario import ScenarioInfo
 
-# The MLP's `hidden_sizes` does not apply: each Nested Learning model has its own width knobs.
+# The MLP's `hidden_sizes` does not apply: each Nested Learning model has its own width knobs (`dim`, ...).
 _TRAIN_DEFAULTS = {k: v for k, v in TRAIN_DEFAULTS.items() if k != "hidden_sizes"}
 _TRAIN_CONSTRAINTS = {k: v for k, v in TRAIN_CONSTRAINTS.items() if k != "hidden_sizes"}
 
-SCHEDULE_DEFAULTS: dict[str, Any] = {"partial_chunk": "flush", "level_lrs": []}
-SCHEDULE_CONSTRAINTS: dict[str, Any] = {
-    "partial_chunk": Options(PARTIAL_CHUNK),
-    "level_lrs": PositiveList(),  # [] = `lr` for every CMS level; else one per entry of `frequencies`
-}
-
-CMS_DEFAULTS: dict[str, Any] = {"frequencies": [1, 4, 16], "cms_variant": "sequential", "cms_hidden": 64}
+# The CMS and its level schedule (Eq. 71).
+CMS_DEFAULTS: dict[str, Any] = {"frequencies": [1, 4, 16], "cms_variant": "sequential", "cms_hidden": 64,
+                                "partial_chunk": "flush", "level_lrs": []}
 CMS_CONSTRAINTS: dict[str, Any] = {
     "frequencies": IntList(),  # C(l): level l updates once every frequencies[l] optimizer steps
     "cms_variant": Options(CMS_VARIANTS),
     "cms_hidden": Interval(int, 1, None),
+    "partial_chunk": Options(PARTIAL_CHUNK),
+    "level_lrs": PositiveList(),  # [] = `lr` for every CMS level; else one per entry of `frequencies`
 }
 
 TITANS_DEFAULTS: dict[str, Any] = {
@@ -39,7 +37,6 @@ TITANS_DEFAULTS: dict[str, Any] = {
     "memory_decay": 0.01, "self_modify": True, "grad_mode": "meta", "self_mod_depth": 1,
 }
 TITANS_CONSTRAINTS: dict[str, Any] = {
-    "dim": Interval(int, 1, None),
     "memory_hidden": Interval(int, 1, None),
     "chunk_size": Interval(int, 1, None),  # chunk of the k, v, eta, alpha memories
     "memory_chunk_size": Interval(int, 1, None),  # chunk of the main memory
@@ -95,12 +92,11 @@ class NestedMethod(AvalancheMethod):
 
     @classmethod
     def all_defaults(cls) -> dict[str, Any]:
-        cms = {**SCHEDULE_DEFAULTS, **CMS_DEFAULTS} if cls.USES_CMS else {}
-        return {**_TRAIN_DEFAULTS, **cms, **cls.DEFAULTS}
+        return {**_TRAIN_DEFAULTS, **(CMS_DEFAULTS if cls.USES_CMS else {}), **cls.DEFAULTS}
 
     @classmethod
     def all_constraints(cls) -> dict[str, Any]:
-        return {**_TRAIN_CONSTRAINTS, **SCHEDULE_CONSTRAINTS, **(CMS_CONSTRAINTS if cls.USES_CMS else {}),
+        return {**_TRAIN_CONSTRAINTS, "dim": Interval(int, 1, None), **(CMS_CONSTRAINTS if cls.USES_CMS else {}),
                 **cls._parameter_constraints}
 
     @classmethod

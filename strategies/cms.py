@@ -8,7 +8,6 @@ from torch import nn
 from nlbench.models import input_features
 from nlbench.nested import NestedMethod, cms_options
 from nlbench.nn.cms import CMSClassifier
-from nlbench.params import Interval
 from nlbench.registry import register_strategy
 from nlbench.scenario import ScenarioInfo
 
@@ -24,7 +23,6 @@ class CMS(NestedMethod):
 
     NAME = "cms"
     DEFAULTS = {"dim": 64}
-    _parameter_constraints = {"dim": Interval(int, 1, None)}
 
     def build_net(self, hp: Mapping[str, Any], info: ScenarioInfo) -> nn.Module:
         return CMSClassifier(input_features(info), info.n_classes, hp["dim"], **cms_options(hp))

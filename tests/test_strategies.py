@@ -9,7 +9,7 @@ import pytest
 from nlbench.cli import ExitCode, main
 from nlbench.config import load_suite
 from nlbench.errors import UsageError
-from nlbench.registry import STRATEGIES, get_method
+from nlbench.registry import STRATEGIES, get_method, method_names
 
 NESTED = ["cms", "hope", "titans"]
 
@@ -24,6 +24,13 @@ def test_nested_strategies_are_registered_with_their_knobs():
             "frequencies"} <= set(hope)
     assert "frequencies" not in get_method("titans").all_defaults()  # titans = HOPE without CMS
     assert "hidden_sizes" not in hope  # the MLP's width knob does not apply
+
+
+@pytest.mark.parametrize("name", method_names())
+def test_every_method_constrains_exactly_its_defaults_and_accepts_them(name):
+    method = get_method(name)
+    assert set(method.all_defaults()) == set(method.all_constraints())
+    assert method.resolve(method.all_defaults()) == method.all_defaults()
 
 
 @pytest.mark.slow
