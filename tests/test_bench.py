@@ -20,3 +20,21 @@ def test_plain_reference_learns_each_experience_and_forgets_like_naive():
 def test_bench_rejects_bad_repeats(capsys):
     assert main(["bench", "overhead", "--repeats", "0"]) == ExitCode.USAGE_ERROR
     assert "--repeats must be >= 1" in capsys.readouterr().err
+
+
+def test_matched_mlp_has_about_the_requested_parameter_count():
+    from nlbench.bench import mlp_matching
+    from nlbench.nn import MLP
+
+    for target in (5_000, 25_228, 100_000):
+        hidden = mlp_matching(target, 64, 10)
+        n = sum(p.numel() for p in MLP(64, hidden, 10).parameters())
+        assert abs(n - target) / target < 0.02, (target, hidden, n)
+
+
+def test_step_cost_table_has_one_row_per_method_with_a_ratio():
+    from nlbench.bench import step_cost
+
+    table = step_cost(methods=("cms", "titans"), repeats=2)
+    rows = [line for line in table.splitlines() if line.startswith("| cms") or line.startswith("| titans")]
+    assert len(rows) == 2 and all(row.rstrip(" |").endswith("x") for row in rows)

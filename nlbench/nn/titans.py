@@ -89,7 +89,7 @@ class SelfModifyingTitans(nn.Module):
     """
 
     def __init__(self, dim: int, memory_hidden: int, *, chunk_size: int = 2, memory_chunk_size: int = 4,
-                 memory_lr: float = 0.1, memory_decay: float = 0.01, self_modify: bool = True,
+                 memory_lr: float = 0.5, memory_decay: float = 0.01, self_modify: bool = True,
                  grad_mode: str = "meta", conv_window: int = 4):
         super().__init__()
         if grad_mode not in GRAD_MODES:
@@ -102,7 +102,7 @@ class SelfModifyingTitans(nn.Module):
         self.initial_states = nn.ModuleDict({"memory": init_memory_state(dim, memory_hidden)})
         if self_modify:  # the k, v, eta, alpha memories, stacked in that order (SELF_MODIFYING)
             self.initial_states["signals"] = init_memory_state(dim, memory_hidden, copies=len(SELF_MODIFYING))
-        if not self_modify:
+        else:
             self.w_k = nn.Linear(dim, dim, bias=False)
             self.w_v = nn.Linear(dim, dim, bias=False)
         self.eta_readout = nn.Linear(dim, 1)
