@@ -61,6 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=int, default=20, help="How many runs to show. Default: 20")
     _add_tracking(runs)
 
+    board = sub.add_parser("leaderboard", help="Rank methods per scenario over seeds from the runs in MLflow",
+                           allow_abbrev=False)
+    board.add_argument("--suite", default="default", help="Suite whose runs to rank. Default: default")
+    board.add_argument("--experiment", help="MLflow experiment name. Default: nlbench-<suite>")
+    board.add_argument("--scenario", help="Only this scenario")
+    board.add_argument("--method", help="Only this method")
+    board.add_argument("--family", choices=["nested", "avalanche", "sklearn"], help="Only this method family")
+    board.add_argument("--since", metavar="DATE", help="Only runs started on or after this date (UTC)")
+    board.add_argument("--rank-by", default="acc", choices=["acc", "forgetting", "bwt", "fwt", "la"],
+                       help="Metric to rank by (ties: lower forgetting). Default: acc")
+    board.add_argument("--reference", default="naive", help="Method every other is paired against. Default: naive")
+    board.add_argument("--out", default="results", metavar="DIR",
+                       help="Directory for LEADERBOARD.md, leaderboard.csv and plots/. Default: results")
+    _add_tracking(board)
+
     bench = sub.add_parser("bench", help="Benchmarks, printed as ratios against a same-run reference",
                            allow_abbrev=False)
     bench.add_argument("what", choices=["overhead", "step"],
@@ -182,6 +197,27 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return ExitCode.OK  # not reached
 
 
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nlbench.report import build_report
+    from nlbench.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    command = f"nlbench leaderboard --suite {args.suite}" + "".join(
+        f" --{flag.replace('_', '-')} {getattr(args, flag)}"
+        for flag in ("experiment", "scenario", "method", "family", "since") if getattr(args, flag))
+    command += "".join(f" --{flag.replace('_', '-')} {getattr(args, flag)}" for flag, default in
+                       (("rank_by", "acc"), ("reference", "naive")) if getattr(args, flag) != default)
+    text, paths = build_report(uri, args.suite, Path(args.out), command, experiment=args.experiment,
+                               rank_by=args.rank_by, reference=args.reference, scenario=args.scenario,
+                               method=args.method, family=args.family, since=args.since)
+    print(text)
+    print(f"\nWrote {len(paths)} files under {args.out}/ (LEADERBOARD.md, leaderboard.csv, plots/); "
+          "also logged to the suite's latest parent run.")
+    return ExitCode.OK
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.repeats is not None and args.repeats < 1:
         raise UsageError(f"--repeats must be >= 1. Got {args.repeats} instead.")
@@ -198,7 +234,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "runs": cmd_runs, "bench": cmd_bench, "ui": cmd_ui}
+COMMANDS = {"run": cmd_run, "list": cmd_list, "runs": cmd_runs, "leaderboard": cmd_leaderboard, "bench": cmd_bench,
+            "ui": cmd_ui}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

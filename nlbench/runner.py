@@ -34,6 +34,7 @@ class RunResult:
     eval_time_s: float = float("nan")
     peak_mem_mb: float = float("nan")
     n_params: int = 0
+    chance_acc: float = float("nan")  # uniform guessing on this scenario: the floor a leaderboard compares with
     error: str | None = None
     traceback: str | None = None
 
@@ -72,7 +73,7 @@ def execute_run(config: RunConfig, loggers: Sequence[Any] = (),
     return RunResult(
         config, "FINISHED", R=res.R.tolist(), b=res.b.tolist(), summary=summarize(res.R, res.b),
         train_time_s=res.train_time_s, eval_time_s=res.eval_time_s, peak_mem_mb=mem.peak_mb,
-        n_params=learner.n_trainable_params,
+        n_params=learner.n_trainable_params, chance_acc=data.info.chance_acc,
     )
 
 
@@ -102,6 +103,7 @@ def track_run(tracker: Any, parent_id: str, config: RunConfig, env_tags: dict[st
         buffer.add("time/eval_s", result.eval_time_s, 0)
         buffer.add("mem/peak_mb", result.peak_mem_mb, 0)
         buffer.add("model/trainable_params", result.n_params, 0)
+        buffer.add("scenario/chance_acc", result.chance_acc, 0)
         buffer.flush()
         tracker.log_artifacts(run_id, R, b, config.to_dict(), title=config.run_name)
     else:

@@ -1,0 +1,152 @@
+"""`nlbench leaderboard`: read a suite's runs from MLflow, write the leaderboard tables and plots, and log them
+to the suite's latest parent run. The statistics are in `nlbench.leaderboard`."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nlbench.leaderboard import flat_table, leaderboard, markdown, runs_frame
+
+
+def search(tracking_uri: str, experiment: str, scenario: str | None = None, method: str | None = None,
+           family: str | None = None, since: str | None = None) -> pd.DataFrame:
+    """Child runs of one experiment, filtered in MLflow (kind, scenario, method, family, start date)."""
+    import mlflow
+
+    from nlbench.errors import UsageError
+
+    mlflow.set_tracking_uri(tracking_uri)
+    if mlflow.get_experiment_by_name(experiment) is None:
+        names = [e.name for e in mlflow.search_experiments()]
+        raise UsageError(f"no MLflow experiment '{experiment}' in {tracking_uri}; experiments there: "
+                         f"{', '.join(names) or 'none'}. Run the suite first (nlbench run SUITE).")
+    filters = ["tags.kind = 'run'"]
+    filters += [f"tags.{key} = '{value}'" for key, value in
+                (("scenario", scenario), ("method", method), ("family", family)) if value]
+    if since:
+        try:
+            ms = int(pd.Timestamp(since, tz="UTC").timestamp() * 1000)
+        except ValueError as exc:
+            raise UsageError(f"--since must be a date such as 2026-11-23. Got {since!r} instead.") from exc
+        filters.append(f"attributes.start_time >= {ms}")
+    return mlflow.search_runs(experiment_names=[experiment], filter_string=" and ".join(filters),
+                              max_results=50_000)
+
+
+def mean_matrices(runs: pd.DataFrame, frame: pd.DataFrame, tracking_uri: str) -> dict[tuple[str, str], np.ndarray]:
+    """{(scenario, method): R averaged over seeds}, read back from each run's `acc/exp{j}` history."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    exp_cols = sorted((c for c in runs.columns if c.startswith("metrics.acc/exp")), key=lambda c: int(c[15:]))
+    by_id = runs.set_index("run_id")
+    out: dict[tuple[str, str], list[np.ndarray]] = {}
+    for row in frame.itertuples(index=False):
+        T = int(by_id.loc[row.run_id, exp_cols].notna().sum())
+        R = np.full((T, T), np.nan)
+        for j in range(T):
+            for m in client.get_metric_history(row.run_id, f"acc/exp{j}"):
+                if m.step < T:
+                    R[m.step, j] = m.value
+        out.setdefault((row.scenario, row.method), []).append(R)
+    return {k: np.nanmean(np.stack(v), axis=0) for k, v in out.items() if len({r.shape for r in v}) == 1}
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def write_plots(tables: dict[str, pd.DataFrame], matrices: dict[tuple[str, str], np.ndarray],
+                frame: pd.DataFrame, out: Path) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    from nlbench.plots import accuracy_matrix_heatmap, bar_with_ci, stream_lines, tradeoff_scatter
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+
+    def save(fig: object, name: str) -> None:
+        path = out / name
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(path)
+
+    for scenario, t in tables.items():
+        chance = frame.loc[frame["scenario"] == scenario, "chance"].max()
+        labels = list(t["method"])
+        acc, fgt = list(t["acc"]), list(t["forgetting"])
+        save(bar_with_ci(labels, [e.mean for e in acc], [e.ci95 for e in acc], chance, title=f"{scenario}: ACC"),
+             f"{_slug(scenario)}_acc.png")
+        save(tradeoff_scatter(labels, [e.mean for e in acc], [e.ci95 for e in acc], [e.mean for e in fgt],
+                              [e.ci95 for e in fgt], title=f"{scenario}: ACC vs forgetting"),
+             f"{_slug(scenario)}_tradeoff.png")
+        mats = {m: matrices[(scenario, m)] for m in labels if (scenario, m) in matrices}
+        if mats:
+            save(stream_lines(mats, title=f"{scenario}: accuracy on each experience over the stream"),
+                 f"{_slug(scenario)}_stream.png")
+        for method, R in mats.items():
+            save(accuracy_matrix_heatmap(R, title=f"{scenario} / {method} (mean over seeds)"),
+                 f"{_slug(scenario)}_{_slug(method)}_matrix.png")
+    return paths
+
+
+def header_lines(suite: str, command: str, n_runs: int) -> list[str]:
+    import avalanche
+    import torch
+
+    from nlbench import __version__
+    from nlbench.resources import machine_description
+
+    return [f"Suite `{suite}`, {n_runs} finished runs; generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+            f"nlbench {__version__}, torch {torch.__version__}, avalanche {avalanche.__version__}; "
+            f"machine: {machine_description()}.",
+            f"Regenerate from the store of `nlbench run {suite}`: `{command}`"]
+
+
+def build_report(tracking_uri: str, suite: str, out: Path, command: str, experiment: str | None = None,
+                 rank_by: str = "acc", reference: str = "naive", **filters: str | None) -> tuple[str, list[Path]]:
+    """Write LEADERBOARD.md, leaderboard.csv and plots/ under `out`; return the terminal text and the paths."""
+    from nlbench.errors import UsageError
+
+    experiment = experiment or f"nlbench-{suite}"
+    runs = search(tracking_uri, experiment, **filters)
+    frame = runs_frame(runs)
+    if frame.empty:
+        raise UsageError(f"no finished runs in experiment '{experiment}' at {tracking_uri} match the filters.")
+    tables = leaderboard(frame, rank_by=rank_by, reference=reference)
+    matrices = mean_matrices(runs, frame, tracking_uri)
+    out.mkdir(parents=True, exist_ok=True)
+    md = out / "LEADERBOARD.md"
+    md.write_text(markdown(tables, header_lines(suite, command, len(frame)), reference) + "\n", encoding="utf-8")
+    csv = out / "leaderboard.csv"
+    flat_table(tables, reference).to_csv(csv, index=False, float_format="%.6g")
+    paths = [md, csv, *write_plots(tables, matrices, frame, out / "plots")]
+    _log_to_parent(tracking_uri, experiment, paths, out)
+    return terminal_text(tables, reference), paths
+
+
+def terminal_text(tables: dict[str, pd.DataFrame], reference: str) -> str:
+    from nlbench.leaderboard import display_table
+
+    return "\n\n".join(f"{s}\n{display_table(t, reference).to_string(index=False)}" for s, t in tables.items())
+
+
+def _log_to_parent(tracking_uri: str, experiment: str, paths: Sequence[Path], root: Path) -> None:
+    """Attach the files to the newest parent (suite) run of the experiment, under `leaderboard/`."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    parents = mlflow.search_runs(experiment_names=[experiment], filter_string="tags.kind = 'suite'",
+                                 order_by=["attributes.start_time DESC"], max_results=1)
+    if parents.empty:
+        return
+    client = MlflowClient(tracking_uri)
+    for path in paths:
+        sub = path.parent.relative_to(root).as_posix()
+        client.log_artifact(parents["run_id"].iloc[0], str(path), "leaderboard" + ("" if sub == "." else f"/{sub}"))
