@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 from enum import IntEnum
+from typing import Any
 
 from nlbench.errors import NlbenchError, UsageError
 
@@ -60,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--method", help="Only runs of this method")
     runs.add_argument("--limit", type=int, default=20, help="How many runs to show. Default: 20")
     _add_tracking(runs)
+
+    show = sub.add_parser("show", help="One run: params, final metrics, accuracy matrix, artifacts",
+                          allow_abbrev=False)
+    show.add_argument("run_id", help="MLflow run id (see `nlbench runs`)")
+    _add_tracking(show)
+
+    cmp_ = sub.add_parser("compare", help="Two runs side by side: differing params and metrics", allow_abbrev=False)
+    cmp_.add_argument("run_a", help="MLflow run id")
+    cmp_.add_argument("run_b", help="MLflow run id")
+    _add_tracking(cmp_)
 
     board = sub.add_parser("leaderboard", help="Rank methods per scenario over seeds from the runs in MLflow",
                            allow_abbrev=False)
@@ -197,6 +208,28 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return ExitCode.OK  # not reached
 
 
+def _client(args: argparse.Namespace) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    from nlbench.tracking import resolve_tracking_uri
+
+    return MlflowClient(resolve_tracking_uri(args.tracking_uri))
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from nlbench.inspection import show
+
+    print(show(_client(args), args.run_id))
+    return ExitCode.OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from nlbench.inspection import compare
+
+    print(compare(_client(args), args.run_a, args.run_b))
+    return ExitCode.OK
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -234,8 +267,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "runs": cmd_runs, "leaderboard": cmd_leaderboard, "bench": cmd_bench,
-            "ui": cmd_ui}
+COMMANDS = {"run": cmd_run, "list": cmd_list, "runs": cmd_runs, "show": cmd_show, "compare": cmd_compare,
+            "leaderboard": cmd_leaderboard, "bench": cmd_bench, "ui": cmd_ui}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -108,3 +108,22 @@ def test_leaderboard_of_an_unknown_suite_is_a_usage_error(tracking_uri, tmp_path
     assert code == ExitCode.USAGE_ERROR
     err = capsys.readouterr().err
     assert "no MLflow experiment 'nlbench-nope'" in err and "nlbench-toy" in err
+
+
+def test_show_and_compare_print_runs_from_the_store(tracking_uri, capsys):
+    import mlflow
+
+    log_suite(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    runs = mlflow.search_runs(experiment_names=["nlbench-toy"], filter_string="tags.kind = 'run' and tags.seed = '0' "
+                              "and attributes.status = 'FINISHED'").set_index("tags.method")
+    good, naive = runs.loc["good", "run_id"], runs.loc["naive", "run_id"]
+    assert main(["show", good, "--tracking-uri", tracking_uri]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "method=good" in out and "final/acc = 0.6000" in out
+    assert "after 1 0.600 0.600" in out  # row 1 of R
+    assert main(["compare", good, naive, "--tracking-uri", tracking_uri]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "final/acc" in out and "-0.4000" in out  # naive - good
+    assert main(["show", "0" * 32, "--tracking-uri", tracking_uri]) == ExitCode.USAGE_ERROR
+    assert "no run '" in capsys.readouterr().err

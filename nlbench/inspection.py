@@ -1,0 +1,71 @@
+"""`nlbench show RUN_ID` and `nlbench compare RUN_A RUN_B`: one run, or two side by side, from MLflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nlbench.errors import UsageError
+
+
+def get_run(client: Any, run_id: str) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_run(run_id)
+    except MlflowException as exc:
+        raise UsageError(f"no run '{run_id}' in {client.tracking_uri}; list runs with `nlbench runs`.") from exc
+
+
+def accuracy_matrix(client: Any, run: Any) -> np.ndarray:
+    """R from the run's `acc/exp{j}` histories (row i = after training on experience i)."""
+    T = sum(1 for k in run.data.metrics if k.startswith("acc/exp"))
+    R = np.full((T, T), np.nan)
+    for j in range(T):
+        for m in client.get_metric_history(run.info.run_id, f"acc/exp{j}"):
+            if m.step < T:
+                R[m.step, j] = m.value
+    return R
+
+
+def _final_metrics(run: Any) -> dict[str, float]:
+    return {k: v for k, v in sorted(run.data.metrics.items()) if not k.startswith(("acc/", "init/"))
+            and "_phase" not in k}
+
+
+def show(client: Any, run_id: str) -> str:
+    run = get_run(client, run_id)
+    tags = run.data.tags
+    lines = [f"run {run_id}  {run.info.run_name}  [{run.info.status}]",
+             "  " + "  ".join(f"{k}={tags[k]}" for k in ("suite", "scenario", "method", "family", "seed", "device")
+                              if k in tags)]
+    if "error" in tags:
+        lines.append(f"  error: {tags['error']}")
+    lines += ["", "params:"] + [f"  {k} = {v}" for k, v in sorted(run.data.params.items())]
+    lines += ["", "metrics:"] + [f"  {k} = {v:.4f}" for k, v in _final_metrics(run).items()]
+    R = accuracy_matrix(client, run)
+    if R.size:
+        frame = pd.DataFrame(R, index=[f"after {i}" for i in range(len(R))],
+                             columns=[f"exp{j}" for j in range(len(R))])
+        lines += ["", "accuracy matrix R:", frame.to_string(float_format=lambda v: f"{v:.3f}")]
+    artifacts = [a.path for a in client.list_artifacts(run_id)]
+    lines += ["", f"artifacts ({run.info.artifact_uri}):"] + [f"  {p}" for p in artifacts]
+    return "\n".join(lines)
+
+
+def compare(client: Any, run_a: str, run_b: str) -> str:
+    """Params that differ and every final metric of two runs, side by side."""
+    a, b = get_run(client, run_a), get_run(client, run_b)
+    names = (f"{a.info.run_name} ({run_a[:8]})", f"{b.info.run_name} ({run_b[:8]})")
+    keys = sorted(set(a.data.params) | set(b.data.params))
+    differ = [(k, a.data.params.get(k, "-"), b.data.params.get(k, "-")) for k in keys
+              if a.data.params.get(k) != b.data.params.get(k)]
+    params = pd.DataFrame(differ, columns=["param", *names]).set_index("param")
+    ma, mb = _final_metrics(a), _final_metrics(b)
+    metrics = pd.DataFrame({names[0]: pd.Series(ma), names[1]: pd.Series(mb)})
+    metrics["b - a"] = metrics[names[1]] - metrics[names[0]]
+    lines = ["params that differ:", params.to_string() if len(params) else "  (none)", "",
+             "metrics:", metrics.to_string(float_format=lambda v: f"{v:.4f}")]
+    return "\n".join(lines)
