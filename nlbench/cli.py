@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--suite", help="Only runs of this suite")
     runs.add_argument("--scenario", help="Only runs on this scenario")
     runs.add_argument("--method", help="Only runs of this method")
+    runs.add_argument("--family", choices=["nested", "avalanche", "sklearn"], help="Only runs of this method family")
+    runs.add_argument("--status", choices=["FINISHED", "FAILED", "RUNNING", "KILLED"], help="Only runs in this state")
+    runs.add_argument("--sort", default="started", choices=["started", "acc", "forgetting", "train_time"],
+                      help="Order: newest first, best ACC, least forgetting or fastest. Default: started")
     runs.add_argument("--limit", type=int, default=20, help="How many runs to show. Default: 20")
     _add_tracking(runs)
 
@@ -164,6 +168,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+RUN_ORDER = {"started": "attributes.start_time DESC", "acc": "metrics.`final/acc` DESC",
+             "forgetting": "metrics.`final/forgetting` ASC", "train_time": "metrics.`time/train_s` ASC"}
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     import mlflow
     import pandas as pd
@@ -173,16 +181,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
     uri = resolve_tracking_uri(args.tracking_uri)
     mlflow.set_tracking_uri(uri)
     filters = ["tags.kind = 'run'"]
-    for key in ("suite", "scenario", "method"):
+    for key in ("suite", "scenario", "method", "family"):
         value = getattr(args, key)
         if value:
             filters.append(f"tags.{key} = '{value}'")
+    if args.status:
+        filters.append(f"attributes.status = '{args.status}'")
     experiments = [e.experiment_id for e in mlflow.search_experiments()]
     if not experiments:
         print(f"No runs in {uri}.")
         return ExitCode.OK
     df = mlflow.search_runs(experiment_ids=experiments, filter_string=" and ".join(filters),
-                            max_results=args.limit, order_by=["attributes.start_time DESC"])
+                            max_results=args.limit, order_by=[RUN_ORDER[args.sort]])
     if df.empty:
         print(f"No matching runs in {uri}.")
         return ExitCode.OK

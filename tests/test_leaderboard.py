@@ -125,5 +125,10 @@ def test_show_and_compare_print_runs_from_the_store(tracking_uri, capsys):
     assert main(["compare", good, naive, "--tracking-uri", tracking_uri]) == ExitCode.OK
     out = capsys.readouterr().out
     assert "final/acc" in out and "-0.4000" in out  # naive - good
+    assert main(["runs", "--tracking-uri", tracking_uri, "--sort", "acc", "--limit", "1"]) == ExitCode.OK
+    assert " good " in capsys.readouterr().out  # best ACC first
+    assert main(["runs", "--tracking-uri", tracking_uri, "--status", "FAILED"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "FINISHED" not in out
     assert main(["show", "0" * 32, "--tracking-uri", tracking_uri]) == ExitCode.USAGE_ERROR
     assert "no run '" in capsys.readouterr().err
