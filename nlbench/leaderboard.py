@@ -133,7 +133,7 @@ def display_table(table: pd.DataFrame, reference: str = "naive") -> pd.DataFrame
         out[label] = table[label].map(str)
     vs = f"vs_{reference}"
     out[vs] = table[vs].map(lambda d: "" if not math.isfinite(d) else f"{d:+.3f}")
-    out["p"] = table["p"].map(lambda p: "" if not math.isfinite(p) else f"{p:.3f}")
+    out["p"] = table["p"].map(lambda p: "" if not math.isfinite(p) else "<0.001" if p < 0.001 else f"{p:.3f}")
     return out
 
 
