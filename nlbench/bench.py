@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from nlbench.config import RunConfig, Suite
 from nlbench.method import make_torch_optimizer
-from nlbench.models import input_features
+from nlbench.models import input_features, trainable_params
 from nlbench.nn import MLP
 from nlbench.registry import SCENARIOS, get_method
 from nlbench.resources import machine_description
@@ -133,7 +133,7 @@ def _step_timer(method_name: str, hp: dict, data: ScenarioData, batch_size: int)
         loss_fn(model(x), y).backward()
         optimizer.step()
 
-    return step, sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return step, trainable_params(model)
 
 
 def _interleaved_medians(a: Callable[[], None], b: Callable[[], None], repeats: int) -> tuple[float, float]:

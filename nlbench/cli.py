@@ -176,15 +176,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
     import mlflow
     import pandas as pd
 
-    from nlbench.tracking import resolve_tracking_uri
+    from nlbench.tracking import resolve_tracking_uri, run_filter
 
     uri = resolve_tracking_uri(args.tracking_uri)
     mlflow.set_tracking_uri(uri)
-    filters = ["tags.kind = 'run'"]
-    for key in ("suite", "scenario", "method", "family"):
-        value = getattr(args, key)
-        if value:
-            filters.append(f"tags.{key} = '{value}'")
+    filters = [run_filter(kind="run", suite=args.suite, scenario=args.scenario, method=args.method,
+                          family=args.family)]
     if args.status:
         filters.append(f"attributes.status = '{args.status}'")
     experiments = [e.experiment_id for e in mlflow.search_experiments()]

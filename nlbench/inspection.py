@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from nlbench.errors import UsageError
+from nlbench.tracking import read_matrix
 
 
 def get_run(client: Any, run_id: str) -> Any:
@@ -17,17 +17,6 @@ def get_run(client: Any, run_id: str) -> Any:
         return client.get_run(run_id)
     except MlflowException as exc:
         raise UsageError(f"no run '{run_id}' in {client.tracking_uri}; list runs with `nlbench runs`.") from exc
-
-
-def accuracy_matrix(client: Any, run: Any) -> np.ndarray:
-    """R from the run's `acc/exp{j}` histories (row i = after training on experience i)."""
-    T = sum(1 for k in run.data.metrics if k.startswith("acc/exp"))
-    R = np.full((T, T), np.nan)
-    for j in range(T):
-        for m in client.get_metric_history(run.info.run_id, f"acc/exp{j}"):
-            if m.step < T:
-                R[m.step, j] = m.value
-    return R
 
 
 def _final_metrics(run: Any) -> dict[str, float]:
@@ -45,7 +34,7 @@ def show(client: Any, run_id: str) -> str:
         lines.append(f"  error: {tags['error']}")
     lines += ["", "params:"] + [f"  {k} = {v}" for k, v in sorted(run.data.params.items())]
     lines += ["", "metrics:"] + [f"  {k} = {v:.4f}" for k, v in _final_metrics(run).items()]
-    R = accuracy_matrix(client, run)
+    R = read_matrix(client, run_id, sum(1 for k in run.data.metrics if k.startswith("acc/exp")))
     if R.size:
         frame = pd.DataFrame(R, index=[f"after {i}" for i in range(len(R))],
                              columns=[f"exp{j}" for j in range(len(R))])

@@ -131,7 +131,9 @@ class AvalancheLearner(Learner):
 
     @property
     def n_trainable_params(self) -> int:
-        return sum(p.numel() for p in self.strategy.model.parameters() if p.requires_grad)
+        from nlbench.models import trainable_params
+
+        return trainable_params(self.strategy.model)
 
 
 def make_torch_optimizer(params: Any, hp: Mapping[str, Any]) -> torch.optim.Optimizer:

@@ -51,3 +51,8 @@ def build_classifier(net: nn.Module, info: ScenarioInfo) -> nn.Module:
 
 def input_features(info: ScenarioInfo) -> int:
     return math.prod(info.input_shape)
+
+
+def trainable_params(model: nn.Module) -> int:
+    """How many numbers the optimizer can change."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

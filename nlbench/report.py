@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nlbench.leaderboard import flat_table, leaderboard, markdown, runs_frame
+from nlbench.leaderboard import display_table, flat_table, leaderboard, markdown, runs_frame
+from nlbench.tracking import read_matrix, run_filter
 
 
 def search(tracking_uri: str, experiment: str, scenario: str | None = None, method: str | None = None,
@@ -26,9 +27,7 @@ def search(tracking_uri: str, experiment: str, scenario: str | None = None, meth
         names = [e.name for e in mlflow.search_experiments()]
         raise UsageError(f"no MLflow experiment '{experiment}' in {tracking_uri}; experiments there: "
                          f"{', '.join(names) or 'none'}. Run the suite first (nlbench run SUITE).")
-    filters = ["tags.kind = 'run'"]
-    filters += [f"tags.{key} = '{value}'" for key, value in
-                (("scenario", scenario), ("method", method), ("family", family)) if value]
+    filters = [run_filter(kind="run", scenario=scenario, method=method, family=family)]
     if since:
         try:
             ms = int(pd.Timestamp(since, tz="UTC").timestamp() * 1000)
@@ -44,16 +43,11 @@ def mean_matrices(runs: pd.DataFrame, frame: pd.DataFrame, tracking_uri: str) ->
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)
-    exp_cols = sorted((c for c in runs.columns if c.startswith("metrics.acc/exp")), key=lambda c: int(c[15:]))
-    by_id = runs.set_index("run_id")
+    exp_cols = [c for c in runs.columns if c.startswith("metrics.acc/exp")]
+    n_experiences = runs.set_index("run_id")[exp_cols].notna().sum(axis=1)
     out: dict[tuple[str, str], list[np.ndarray]] = {}
     for row in frame.itertuples(index=False):
-        T = int(by_id.loc[row.run_id, exp_cols].notna().sum())
-        R = np.full((T, T), np.nan)
-        for j in range(T):
-            for m in client.get_metric_history(row.run_id, f"acc/exp{j}"):
-                if m.step < T:
-                    R[m.step, j] = m.value
+        R = read_matrix(client, row.run_id, int(n_experiences[row.run_id]))
         out.setdefault((row.scenario, row.method), []).append(R)
     return {k: np.nanmean(np.stack(v), axis=0) for k, v in out.items() if len({r.shape for r in v}) == 1}
 
@@ -96,16 +90,17 @@ def write_plots(tables: dict[str, pd.DataFrame], matrices: dict[tuple[str, str],
     return paths
 
 
-def header_lines(suite: str, command: str, n_runs: int) -> list[str]:
-    import avalanche
-    import torch
+def header_lines(suite: str, command: str, runs: pd.DataFrame) -> list[str]:
+    """Versions and machine as the runs recorded them (environment tags), not this process's."""
 
-    from nlbench import __version__
-    from nlbench.resources import machine_description
+    def recorded(tag: str) -> str:
+        values = runs.get(f"tags.{tag}", pd.Series(dtype=object)).dropna().unique()
+        return ", ".join(sorted(map(str, values))) or "not recorded"
 
-    return [f"Suite `{suite}`, {n_runs} finished runs; generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
-            f"nlbench {__version__}, torch {torch.__version__}, avalanche {avalanche.__version__}; "
-            f"machine: {machine_description()}.",
+    generated = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return [f"Suite `{suite}`, {len(runs)} finished runs; generated {generated}.",
+            f"nlbench {recorded('nlbench_version')}, torch {recorded('torch_version')}, "
+            f"avalanche {recorded('avalanche_version')}; machine: {recorded('machine')}.",
             f"Regenerate from the store of `nlbench run {suite}`: `{command}`"]
 
 
@@ -123,7 +118,8 @@ def build_report(tracking_uri: str, suite: str, out: Path, command: str, experim
     matrices = mean_matrices(runs, frame, tracking_uri)
     out.mkdir(parents=True, exist_ok=True)
     md = out / "LEADERBOARD.md"
-    md.write_text(markdown(tables, header_lines(suite, command, len(frame)), reference) + "\n", encoding="utf-8")
+    finished = runs[runs["run_id"].isin(frame["run_id"])]
+    md.write_text(markdown(tables, header_lines(suite, command, finished), reference) + "\n", encoding="utf-8")
     csv = out / "leaderboard.csv"
     flat_table(tables, reference).to_csv(csv, index=False, float_format="%.6g")
     paths = [md, csv, *write_plots(tables, matrices, frame, out / "plots")]
@@ -132,8 +128,6 @@ def build_report(tracking_uri: str, suite: str, out: Path, command: str, experim
 
 
 def terminal_text(tables: dict[str, pd.DataFrame], reference: str) -> str:
-    from nlbench.leaderboard import display_table
-
     return "\n\n".join(f"{s}\n{display_table(t, reference).to_string(index=False)}" for s, t in tables.items())
 
 

@@ -62,13 +62,30 @@ def environment_tags(device: str) -> dict[str, str]:
     import torch
 
     import nlbench
+    from nlbench.resources import machine_description
 
     tags = {"nlbench_version": nlbench.__version__, "torch_version": torch.__version__,
-            "avalanche_version": getattr(avalanche, "__version__", "unknown"), "device": device}
+            "avalanche_version": getattr(avalanche, "__version__", "unknown"), "device": device,
+            "machine": machine_description()}
     commit = git_commit()
     if commit:
         tags["git_commit"] = commit
     return tags
+
+
+def run_filter(**tags: str | None) -> str:
+    """An MLflow filter string on nlbench's run tags; None values are left out."""
+    return " and ".join(f"tags.{key} = '{value}'" for key, value in tags.items() if value)
+
+
+def read_matrix(client: MlflowClient, run_id: str, n_experiences: int) -> np.ndarray:
+    """R back from a run's `acc/exp{j}` histories (the inverse of `Tracker.log_matrix`); NaN where missing."""
+    R = np.full((n_experiences, n_experiences), np.nan)
+    for j in range(n_experiences):
+        for m in client.get_metric_history(run_id, f"acc/exp{j}"):
+            if m.step < n_experiences:
+                R[m.step, j] = m.value
+    return R
 
 
 def _metric(key: str, value: float, step: int, ts: int | None = None) -> Metric:

@@ -161,7 +161,7 @@ class SelfModifyingTitans(nn.Module):
         for start in range(0, x.shape[1], self.memory_chunk_size):
             sl = slice(start, start + self.memory_chunk_size)
             target = mlp_memory_read(state, v[:, sl]) if self.self_modify else v[:, sl]
-            grads = mlp_memory_l2_grad_factors(state, k[:, sl], self._write(target))
+            grads = mlp_memory_l2_grad_factors(state, k[:, sl], target)
             state, y = dgd_over_chunk(state, k[:, sl], grads, eta[:, sl], alpha[:, sl], q=q[:, sl])
             ys.append(y)
         return torch.cat(ys, dim=1)
