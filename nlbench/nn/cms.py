@@ -78,8 +78,6 @@ class ContinuumMemorySystem(nn.Module):
             slowest = max(periods)
             self.initial = nn.ModuleDict({str(i): copy.deepcopy(block) for i, block in enumerate(self.blocks)
                                           if periods[i] != slowest})
-            for init in self.initial.values():
-                init.requires_grad_(True)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.variant == "independent":
