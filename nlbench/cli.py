@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--scenario", help="Only runs on this scenario")
     runs.add_argument("--method", help="Only runs of this method")
     runs.add_argument("--family", choices=["nested", "avalanche", "sklearn"], help="Only runs of this method family")
+    runs.add_argument("--tag", action="append", metavar="KEY=VALUE", help="Only runs with this tag (repeatable)")
     runs.add_argument("--status", choices=["FINISHED", "FAILED", "RUNNING", "KILLED"], help="Only runs in this state")
     runs.add_argument("--sort", default="started", choices=["started", "acc", "forgetting", "train_time"],
                       help="Order: newest first, best ACC, least forgetting or fastest. Default: started")
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--method", help="Only this method")
     board.add_argument("--family", choices=["nested", "avalanche", "sklearn"], help="Only this method family")
     board.add_argument("--since", metavar="DATE", help="Only runs started on or after this date (UTC)")
+    board.add_argument("--tag", action="append", metavar="KEY=VALUE", help="Only runs with this tag (repeatable)")
     board.add_argument("--rank-by", default="acc", choices=["acc", "forgetting", "bwt", "fwt", "la"],
                        help="Metric to rank by (ties: lower forgetting). Default: acc")
     board.add_argument("--reference", default="naive", help="Method every other is paired against. Default: naive")
@@ -176,12 +178,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
     import mlflow
     import pandas as pd
 
-    from nlbench.tracking import resolve_tracking_uri, run_filter
+    from nlbench.tracking import parse_tag_filters, resolve_tracking_uri, run_filter
 
     uri = resolve_tracking_uri(args.tracking_uri)
     mlflow.set_tracking_uri(uri)
-    filters = [run_filter(kind="run", suite=args.suite, scenario=args.scenario, method=args.method,
-                          family=args.family)]
+    filters = [run_filter(parse_tag_filters(args.tag), kind="run", suite=args.suite, scenario=args.scenario,
+                          method=args.method, family=args.family)]
     if args.status:
         filters.append(f"attributes.status = '{args.status}'")
     experiments = [e.experiment_id for e in mlflow.search_experiments()]
@@ -241,17 +243,19 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from nlbench.report import build_report
-    from nlbench.tracking import resolve_tracking_uri
+    from nlbench.tracking import parse_tag_filters, resolve_tracking_uri
 
     uri = resolve_tracking_uri(args.tracking_uri)
+    tags = parse_tag_filters(args.tag)
     command = f"nlbench leaderboard --suite {args.suite}" + "".join(
         f" --{flag.replace('_', '-')} {getattr(args, flag)}"
         for flag in ("experiment", "scenario", "method", "family", "since") if getattr(args, flag))
+    command += "".join(f" --tag {key}={value}" for key, value in tags.items())
     command += "".join(f" --{flag.replace('_', '-')} {getattr(args, flag)}" for flag, default in
                        (("rank_by", "acc"), ("reference", "naive")) if getattr(args, flag) != default)
     text, paths = build_report(uri, args.suite, Path(args.out), command, experiment=args.experiment,
                                rank_by=args.rank_by, reference=args.reference, scenario=args.scenario,
-                               method=args.method, family=args.family, since=args.since)
+                               method=args.method, family=args.family, since=args.since, tags=tags)
     print(text)
     print(f"\nWrote {len(paths)} files under {args.out}/ (LEADERBOARD.md, leaderboard.csv, plots/); "
           "also logged to the suite's latest parent run.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +16,9 @@ from nlbench.tracking import read_matrix, run_filter
 
 
 def search(tracking_uri: str, experiment: str, scenario: str | None = None, method: str | None = None,
-           family: str | None = None, since: str | None = None) -> pd.DataFrame:
-    """Child runs of one experiment, filtered in MLflow (kind, scenario, method, family, start date)."""
+           family: str | None = None, since: str | None = None,
+           tags: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Child runs of one experiment, filtered in MLflow (kind, scenario, method, family, tags, start date)."""
     import mlflow
 
     from nlbench.errors import UsageError
@@ -27,7 +28,7 @@ def search(tracking_uri: str, experiment: str, scenario: str | None = None, meth
         names = [e.name for e in mlflow.search_experiments()]
         raise UsageError(f"no MLflow experiment '{experiment}' in {tracking_uri}; experiments there: "
                          f"{', '.join(names) or 'none'}. Run the suite first (nlbench run SUITE).")
-    filters = [run_filter(kind="run", scenario=scenario, method=method, family=family)]
+    filters = [run_filter(tags, kind="run", scenario=scenario, method=method, family=family)]
     if since:
         try:
             ms = int(pd.Timestamp(since, tz="UTC").timestamp() * 1000)

@@ -73,9 +73,27 @@ def environment_tags(device: str) -> dict[str, str]:
     return tags
 
 
-def run_filter(**tags: str | None) -> str:
-    """An MLflow filter string on nlbench's run tags; None values are left out."""
-    return " and ".join(f"tags.{key} = '{value}'" for key, value in tags.items() if value)
+def run_filter(extra: Mapping[str, str] | None = None, **tags: str | None) -> str:
+    """An MLflow filter string on run tags (nlbench's and any `extra` ones); None values are left out."""
+    def clause(key: str, value: str) -> str:
+        key = key if key.isidentifier() else f"`{key}`"  # MLflow quotes keys such as mlflow.user
+        value = value.replace("'", "\\'")
+        return f"tags.{key} = '{value}'"
+
+    return " and ".join(clause(k, v) for k, v in {**tags, **(extra or {})}.items() if v)
+
+
+def parse_tag_filters(pairs: list[str] | None) -> dict[str, str]:
+    """`--tag KEY=VALUE` arguments as a dict, with a usage error naming a malformed one."""
+    from nlbench.errors import UsageError
+
+    tags = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value:
+            raise UsageError(f"--tag must look like KEY=VALUE (e.g. --tag device=cpu). Got {pair!r} instead.")
+        tags[key.strip()] = value
+    return tags
 
 
 def read_matrix(client: MlflowClient, run_id: str, n_experiences: int) -> np.ndarray:
@@ -139,7 +157,10 @@ class Tracker:
         self.client = MlflowClient(tracking_uri)
         exp = self.client.get_experiment_by_name(experiment_name)
         if exp is None:
-            self.experiment_id = self.client.create_experiment(experiment_name)
+            # The experiment kind makes the MLflow 3 UI open on its model-training pages (runs, metric
+            # charts) rather than the GenAI tracing ones.
+            self.experiment_id = self.client.create_experiment(
+                experiment_name, tags={"mlflow.experimentKind": "custom_model_development"})
         elif exp.lifecycle_stage == "deleted":
             self.client.restore_experiment(exp.experiment_id)
             self.experiment_id = exp.experiment_id

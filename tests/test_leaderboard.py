@@ -132,3 +132,22 @@ def test_show_and_compare_print_runs_from_the_store(tracking_uri, capsys):
     assert "FAILED" in out and "FINISHED" not in out
     assert main(["show", "0" * 32, "--tracking-uri", tracking_uri]) == ExitCode.USAGE_ERROR
     assert "no run '" in capsys.readouterr().err
+
+
+def test_search_filters_by_method_and_start_date(tracking_uri):
+    from nlbench.errors import UsageError
+
+    log_suite(tracking_uri)
+    assert set(search(tracking_uri, "nlbench-toy", method="good")["tags.method"]) == {"good"}
+    assert len(search(tracking_uri, "nlbench-toy", since="2000-01-01")) == len(search(tracking_uri, "nlbench-toy"))
+    assert search(tracking_uri, "nlbench-toy", since="2999-01-01").empty
+    with pytest.raises(UsageError, match="--since must be a date"):
+        search(tracking_uri, "nlbench-toy", since="yesterday-ish")
+
+
+def test_search_filters_by_any_tag(tracking_uri, capsys):
+    log_suite(tracking_uri)
+    assert set(search(tracking_uri, "nlbench-toy", tags={"seed": "1"})["tags.method"]) == {"good", "naive", "lucky"}
+    assert search(tracking_uri, "nlbench-toy", tags={"mlflow.user": "nobody-here"}).empty
+    code = main(["leaderboard", "--suite", "toy", "--tracking-uri", tracking_uri, "--tag", "seed"])
+    assert code == ExitCode.USAGE_ERROR and "--tag must look like KEY=VALUE" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from mlflow.tracking import MlflowClient
 from nlbench.tracking import (
     DEFAULT_TRACKING_URI,
     MetricBuffer,
+    Tracker,
     flatten,
     mlflow_logger,
     resolve_tracking_uri,
@@ -50,3 +51,11 @@ def test_avalanche_logger_forwards_scalars_in_batches(tracking_uri):
     assert client.get_run(run_id).data.metrics == {
         "Loss_Epoch/train_phase/train_stream/Task000": 0.5, "Weird_Name": 1.0}
     assert [m.step for m in client.get_metric_history(run_id, "Weird_Name")] == [4]
+
+
+def test_tracker_creates_a_model_training_experiment_once(tracking_uri):
+    first = Tracker(tracking_uri, "nlbench-x")
+    again = Tracker(tracking_uri, "nlbench-x")
+    assert first.experiment_id == again.experiment_id
+    exp = MlflowClient(tracking_uri).get_experiment(first.experiment_id)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
