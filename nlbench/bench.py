@@ -24,9 +24,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from nlbench.config import RunConfig, Suite
-from nlbench.method import make_torch_optimizer
 from nlbench.models import input_features, trainable_params
 from nlbench.nn import MLP
+from nlbench.optim import build_optimizer
 from nlbench.registry import SCENARIOS, get_method
 from nlbench.resources import machine_description
 from nlbench.runner import execute_run, run_suite, seed_everything
@@ -55,7 +55,7 @@ def plain_torch_naive(data: ScenarioData, hp: dict, seed: int) -> np.ndarray:
     R = np.zeros((len(exps), len(exps)))
     evaluate()  # b
     for i, e in enumerate(exps):
-        optimizer = make_torch_optimizer(model.parameters(), hp)  # Avalanche also resets it per experience
+        optimizer = build_optimizer(model.parameters(), hp, model)  # Avalanche also resets it per experience
         loader = DataLoader(TensorDataset(e.x_train, e.y_train), batch_size=hp["batch_size"], shuffle=True)
         for _ in range(hp["epochs"]):
             for x, y in loader:
@@ -136,17 +136,18 @@ def _step_timer(method_name: str, hp: dict, data: ScenarioData, batch_size: int)
     return step, trainable_params(model)
 
 
-def _interleaved_medians(a: Callable[[], None], b: Callable[[], None], repeats: int) -> tuple[float, float]:
-    """Median seconds of `a` and of `b`, timed alternately so machine drift hits both alike."""
+def _interleaved_medians(fns: Sequence[Callable[[], None]], repeats: int) -> list[float]:
+    """Median seconds of each function, timed in turn within every round so machine drift hits all alike."""
     for _ in range(5):  # warm-up
-        a(), b()
-    times: tuple[list[float], list[float]] = ([], [])
+        for fn in fns:
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        for fn, out in ((a, times[0]), (b, times[1])):
+        for fn, out in zip(fns, times, strict=True):
             t0 = time.perf_counter()
             fn()
             out.append(time.perf_counter() - t0)
-    return statistics.median(times[0]), statistics.median(times[1])
+    return [statistics.median(t) for t in times]
 
 
 def step_cost(methods: Sequence[str] = ("cms", "hope", "titans"), repeats: int = 100,
@@ -161,7 +162,7 @@ def step_cost(methods: Sequence[str] = ("cms", "hope", "titans"), repeats: int =
         hidden = mlp_matching(n_params, input_features(data.info), data.info.n_classes)
         ref_step, ref_params = _step_timer("naive", get_method("naive").resolve({"hidden_sizes": hidden}), data,
                                            hp["batch_size"])
-        t, t_ref = _interleaved_medians(step, ref_step, repeats)
+        t, t_ref = _interleaved_medians([step, ref_step], repeats)
         rows.append((name, n_params, t, hidden, ref_params, t_ref))
     lines = [
         f"Cost of one training step (forward + backward + update, batch {get_method('naive').resolve()['batch_size']}, "
@@ -175,4 +176,36 @@ def step_cost(methods: Sequence[str] = ("cms", "hope", "titans"), repeats: int =
     ]
     for name, n, t, hidden, n_ref, t_ref in rows:
         lines.append(f"| {name} | {n} | {t * 1e3:.2f} | {hidden} | {n_ref} | {t_ref * 1e3:.2f} | {t / t_ref:.1f}x |")
+    return "\n".join(lines)
+
+
+OPTIMIZER_METHODS = ("delta-momentum", "deep-momentum", "dgd", "muon", "m3", "context-steered", "meta-opt")
+
+
+def optimizer_cost(methods: Sequence[str] = OPTIMIZER_METHODS, repeats: int = 200,
+                   scenario: str = "permuted-digits", seed: int = 0) -> str:
+    """Markdown table: one training step of the MLP under each optimizer, against torch's SGD and Adam."""
+    data = SCENARIOS.get(scenario)().build(seed)
+    naive = get_method("naive")
+    variants = [("sgd (torch)", "naive", naive.resolve()),
+                ("adam (torch)", "naive", naive.resolve({"optimizer": "adam", "lr": 0.001}))]
+    variants += [(name, name, get_method(name).resolve()) for name in methods]
+    steps = []
+    for _, method_name, hp in variants:
+        seed_everything(seed)
+        steps.append(_step_timer(method_name, hp, data, hp["batch_size"])[0])
+    times = _interleaved_medians(steps, repeats)
+    hp = naive.resolve()
+    lines = [
+        f"Cost of one training step (forward + backward + optimizer step) of the MLP {hp['hidden_sizes']} on "
+        f"{scenario} (batch {hp['batch_size']}) under each optimizer, each strategy's defaults; median of "
+        f"{repeats} steps after 5 warm-up steps, all timed in turn in one process.",
+        f"Machine: {machine_description()}; {torch.get_num_threads()} torch threads, torch {torch.__version__}.",
+        "Regenerate: `nlbench bench optimizers --out results/optimizer_cost.md`",
+        "",
+        "| optimizer | ms/step | vs SGD | vs Adam |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for (name, _, _), t in zip(variants, times, strict=True):
+        lines.append(f"| {name} | {t * 1e3:.3f} | {t / times[0]:.2f}x | {t / times[1]:.2f}x |")
     return "\n".join(lines)

@@ -95,11 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="Benchmarks, printed as ratios against a same-run reference",
                            allow_abbrev=False)
-    bench.add_argument("what", choices=["overhead", "step"],
+    bench.add_argument("what", choices=["overhead", "step", "optimizers"],
                        help="overhead: nlbench vs a plain PyTorch loop for naive on split-digits; "
-                            "step: one training step of cms/hope/titans vs a parameter-matched naive MLP")
+                            "step: one training step of cms/hope/titans vs a parameter-matched naive MLP; "
+                            "optimizers: one MLP training step under each deep/meta optimizer vs torch's SGD and Adam")
     bench.add_argument("--repeats", type=int, help="Timed repetitions after warm-up. Default: 5 (overhead), "
-                                                   "100 (step)")
+                                                   "100 (step), 200 (optimizers)")
     bench.add_argument("--out", metavar="FILE", help="Also write the table to this Markdown file")
 
     ui = sub.add_parser("ui", help="Start the MLflow UI on 127.0.0.1 for the same store", allow_abbrev=False)
@@ -158,7 +159,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             extra = f" [{cls.FAMILY}]" if hasattr(cls, "FAMILY") else f" [{cls.SETTING}]"
             print(f"  {name:<18} {cls.description()}{extra}")
             if args.params:
-                defaults = cls.all_defaults() if hasattr(cls, "all_defaults") else cls.DEFAULTS
+                defaults = cls.resolve() if hasattr(cls, "resolve") else cls.DEFAULTS  # resolved, as runs log them
                 print("  " + " " * 18 + " " + ", ".join(f"{k}={v!r}" for k, v in defaults.items()))
 
     show("Scenarios", SCENARIOS)
@@ -265,10 +266,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.repeats is not None and args.repeats < 1:
         raise UsageError(f"--repeats must be >= 1. Got {args.repeats} instead.")
-    from nlbench.bench import overhead, step_cost
+    from nlbench.bench import optimizer_cost, overhead, step_cost
 
     bench = {"step": lambda: step_cost(repeats=args.repeats or 100),
-             "overhead": lambda: overhead(repeats=args.repeats or 5)}
+             "overhead": lambda: overhead(repeats=args.repeats or 5),
+             "optimizers": lambda: optimizer_cost(repeats=args.repeats or 200)}
     table = bench[args.what]()
     print(table)
     if args.out:

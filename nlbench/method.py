@@ -16,7 +16,9 @@ import torch
 from torch import nn
 
 from nlbench.errors import NonFiniteLossError
-from nlbench.params import Interval, IntList, Options, validate_params
+from nlbench.optim.catalog import MEMORY_POLICIES, OPTIMIZERS, build_optimizer, check_optimizer, reset_memory
+from nlbench.optim.catalog import resolve_options as resolve_optimizer_options
+from nlbench.params import Interval, IntList, Options, Table, validate_params
 from nlbench.scenario import SETTINGS, ScenarioData, ScenarioInfo
 
 FAMILIES = ("nested", "avalanche", "sklearn")
@@ -27,6 +29,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "batch_size": 32,
     "eval_batch_size": 512,
     "optimizer": "sgd",
+    "optimizer_options": {},  # the chosen optimizer's own knobs (nlbench.optim.catalog), resolved and logged
+    "optimizer_memory": "keep",  # at a new experience: keep the optimizer's state (momenta...) or reset it
     "lr": 0.1,
     "momentum": 0.0,
     "weight_decay": 0.0,
@@ -36,7 +40,9 @@ TRAIN_CONSTRAINTS: dict[str, Any] = {
     "epochs": Interval(int, 1, None),
     "batch_size": Interval(int, 1, None),
     "eval_batch_size": Interval(int, 1, None),
-    "optimizer": Options(("sgd", "adam")),
+    "optimizer": Options(tuple(OPTIMIZERS)),
+    "optimizer_options": Table(),
+    "optimizer_memory": Options(MEMORY_POLICIES),
     "lr": Interval(float, 0.0, None, closed="neither"),
     "momentum": Interval(float, 0.0, 1.0, closed="left"),
     "weight_decay": Interval(float, 0.0, None),
@@ -136,10 +142,28 @@ class AvalancheLearner(Learner):
         return trainable_params(self.strategy.model)
 
 
-def make_torch_optimizer(params: Any, hp: Mapping[str, Any]) -> torch.optim.Optimizer:
-    if hp["optimizer"] == "adam":
-        return torch.optim.Adam(params, lr=hp["lr"], weight_decay=hp["weight_decay"])
-    return torch.optim.SGD(params, lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"])
+def optimizer_template(base: type) -> type:
+    """`base` with nlbench's optimizer handling: built once, memory kept or reset at each new experience."""
+
+    class OptimizerPolicyTemplate(base):
+        def __init__(self, *, optimizer_memory: str = "keep", **kwargs: Any):
+            super().__init__(**kwargs)
+            self.optimizer_memory = optimizer_memory
+
+        def make_optimizer(self, **kwargs: Any) -> None:
+            # The optimizer already holds every parameter (nlbench's models never grow). Avalanche's own
+            # reset would drop state kept outside `state` and it refuses several param groups (Muon, M3).
+            if self.clock.train_exp_counter > 0 and self.optimizer_memory == "reset":
+                reset_memory(self.optimizer)
+            # Avalanche calls this twice at the first experience while `optimized_param_id` is unset.
+            self.optimized_param_id = dict(self.model.named_parameters())
+
+        def optimizer_step(self) -> None:
+            if hasattr(self.optimizer, "observe_loss"):  # the meta-optimizer's context flow
+                self.optimizer.observe_loss(float(self.loss.detach()))
+            super().optimizer_step()
+
+    return OptimizerPolicyTemplate
 
 
 def finite_loss_guard() -> Any:
@@ -186,8 +210,15 @@ class AvalancheMethod(Method):
 
         return SupervisedTemplate
 
+    @classmethod
+    def resolve(cls, *overrides: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+        hp = super().resolve(*overrides, where=where)
+        hp["optimizer_options"] = resolve_optimizer_options(hp["optimizer"], hp["optimizer_options"], where)
+        check_optimizer(hp, f"method '{cls.NAME}'", where)
+        return hp
+
     def make_optimizer(self, model: nn.Module, hp: Mapping[str, Any]) -> Any:
-        return make_torch_optimizer(model.parameters(), hp)
+        return build_optimizer(model.parameters(), hp, model)
 
     def template_options(self, hp: Mapping[str, Any]) -> dict[str, Any]:
         """Extra keyword arguments for `template()` beyond the shared training ones."""
@@ -195,7 +226,7 @@ class AvalancheMethod(Method):
 
     def build_strategy(self, model: nn.Module, hp: Mapping[str, Any], info: ScenarioInfo, device: str,
                        evaluator: Any) -> Any:
-        return self.template()(
+        return optimizer_template(self.template())(
             model=model,
             optimizer=self.make_optimizer(model, hp),
             criterion=nn.CrossEntropyLoss(),
@@ -205,6 +236,7 @@ class AvalancheMethod(Method):
             device=torch.device(device),
             plugins=[*self.plugins(hp, info), finite_loss_guard()],
             evaluator=evaluator,
+            optimizer_memory=hp["optimizer_memory"],
             **self.template_options(hp),
         )
 

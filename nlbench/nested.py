@@ -10,10 +10,10 @@ from typing import Any
 from torch import nn
 
 from nlbench.errors import UsageError
-from nlbench.method import TRAIN_CONSTRAINTS, TRAIN_DEFAULTS, AvalancheMethod, make_torch_optimizer
+from nlbench.method import TRAIN_CONSTRAINTS, TRAIN_DEFAULTS, AvalancheMethod
 from nlbench.nn.cms import CMS_VARIANTS, LevelSpec, check_periods
 from nlbench.nn.titans import GRAD_MODES
-from nlbench.optim import PARTIAL_CHUNK, LevelScheduledOptimizer, model_levels
+from nlbench.optim import PARTIAL_CHUNK, LevelScheduledOptimizer, build_optimizer, model_levels
 from nlbench.params import Boolean, Interval, IntList, Options, PositiveList
 from nlbench.scenario import ScenarioInfo
 
@@ -71,11 +71,6 @@ def _make_template(base: type) -> type:
             super().__init__(**kwargs)
             self.partial_chunk = partial_chunk
 
-        def make_optimizer(self, **kwargs: Any) -> None:
-            # Avalanche would re-add every parameter and reset the state at the first experience; the
-            # schedule owns its level groups, and its counters and pending gradients persist.
-            return None
-
         def _after_training_exp(self, **kwargs: Any) -> None:
             if self.partial_chunk == "flush":
                 self.optimizer.flush()
@@ -124,7 +119,7 @@ class NestedMethod(AvalancheMethod):
 
     def make_optimizer(self, model: nn.Module, hp: Mapping[str, Any]) -> LevelScheduledOptimizer:
         return LevelScheduledOptimizer(
-            model_levels(model), lambda params, spec: make_torch_optimizer(params, {**hp, "lr": level_lr(hp, spec)}))
+            model_levels(model), lambda params, spec: build_optimizer(params, {**hp, "lr": level_lr(hp, spec)}, model))
 
     def template(self) -> type:
         return _make_template(super().template())

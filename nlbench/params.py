@@ -90,6 +90,33 @@ class PositiveList:
         return "a list of positive numbers" + (" (may be empty)" if self.allow_empty else " (non-empty)")
 
 
+@dataclass(frozen=True)
+class NumberList:
+    """A list of `length` numbers, each accepted by `each` (and strictly increasing when `increasing`)."""
+
+    length: int
+    each: Interval
+    increasing: bool = False
+
+    def accepts(self, value: Any) -> bool:
+        return (isinstance(value, list) and len(value) == self.length and all(self.each.accepts(v) for v in value)
+                and (not self.increasing or all(a < b for a, b in zip(value, value[1:], strict=False))))
+
+    def __str__(self) -> str:
+        order = "increasing " if self.increasing else ""
+        return f"a list of {self.length} {order}numbers, each {str(self.each).removeprefix('a ').removeprefix('an ')}"
+
+
+class Table:
+    """A TOML table (a dict with string keys); its entries are validated by whoever owns them."""
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, Mapping) and all(isinstance(k, str) for k in value)
+
+    def __str__(self) -> str:
+        return "a table such as {period = 10}"
+
+
 class Boolean:
     def accepts(self, value: Any) -> bool:
         return isinstance(value, bool)

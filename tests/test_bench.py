@@ -38,3 +38,12 @@ def test_step_cost_table_has_one_row_per_method_with_a_ratio():
     table = step_cost(methods=("cms", "titans"), repeats=2)
     rows = [line for line in table.splitlines() if line.startswith("| cms") or line.startswith("| titans")]
     assert len(rows) == 2 and all(row.rstrip(" |").endswith("x") for row in rows)
+
+
+def test_optimizer_cost_times_every_optimizer_against_sgd_and_adam():
+    from nlbench.bench import optimizer_cost
+
+    table = optimizer_cost(methods=("dgd", "m3"), repeats=3, scenario="split-digits")
+    rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")]
+    assert rows == ["optimizer", "---", "sgd (torch)", "adam (torch)", "dgd", "m3"]
+    assert "| sgd (torch) |" in table and "| 1.00x |" in table

@@ -1,0 +1,13 @@
+"""Naive fine-tuning with SGD steered by an associative gradient memory (AdaGrad by default; Eq. 47, App. B)."""
+
+from nlbench.method import AvalancheMethod
+from nlbench.registry import register_strategy
+
+
+@register_strategy
+class ContextSteeredStrategy(AvalancheMethod):
+    """Naive fine-tuning with SGD steered by an associative gradient memory (AdaGrad by default; Eq. 47, App. B)."""
+
+    NAME = "context-steered"
+    FAMILY = "nested"
+    DEFAULTS = {"optimizer": "context-steered", "lr": 0.03}

@@ -1,0 +1,13 @@
+"""Naive fine-tuning trained by M3, multi-scale momentum Muon (arXiv §7.2, Algorithm 1)."""
+
+from nlbench.method import AvalancheMethod
+from nlbench.registry import register_strategy
+
+
+@register_strategy
+class M3Strategy(AvalancheMethod):
+    """Naive fine-tuning trained by M3, multi-scale momentum Muon (arXiv §7.2, Algorithm 1)."""
+
+    NAME = "m3"
+    FAMILY = "nested"
+    DEFAULTS = {"optimizer": "m3", "lr": 0.003}

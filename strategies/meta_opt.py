@@ -1,0 +1,13 @@
+"""Naive fine-tuning by momentum SGD whose lr and momentum a meta-learned controller sets from the context flow."""
+
+from nlbench.method import AvalancheMethod
+from nlbench.registry import register_strategy
+
+
+@register_strategy
+class MetaOptStrategy(AvalancheMethod):
+    """Naive fine-tuning by momentum SGD whose lr and momentum a meta-learned controller sets from the context flow."""
+
+    NAME = "meta-opt"
+    FAMILY = "nested"
+    DEFAULTS = {"optimizer": "meta-opt", "lr": 0.1, "momentum": 0.5}

@@ -1,0 +1,13 @@
+"""Naive fine-tuning trained by Muon."""
+
+from nlbench.method import AvalancheMethod
+from nlbench.registry import register_strategy
+
+
+@register_strategy
+class MuonStrategy(AvalancheMethod):
+    """Naive fine-tuning trained by Muon: Newton-Schulz orthogonalised momentum (arXiv Eq. 52)."""
+
+    NAME = "muon"
+    FAMILY = "nested"
+    DEFAULTS = {"optimizer": "muon", "lr": 0.01, "momentum": 0.95}

@@ -1,0 +1,88 @@
+"""The optimizers as CL methods: one strategy each, the `optimizer` key on any strategy, the memory policy."""
+
+import re
+import textwrap
+
+import mlflow
+import pytest
+
+from nlbench.cli import ExitCode, main
+from nlbench.config import RunConfig, load_suite
+from nlbench.errors import UsageError
+from nlbench.optim import OPTIMIZERS
+from nlbench.registry import get_method
+from nlbench.runner import execute_run
+
+STRATEGIES = ["delta-momentum", "deep-momentum", "dgd", "muon", "m3", "context-steered", "meta-opt"]
+
+
+def test_one_strategy_per_optimizer_each_naive_with_that_optimizer():
+    assert set(STRATEGIES) | {"sgd", "adam"} == set(OPTIMIZERS)
+    for name in STRATEGIES:
+        method = get_method(name)
+        hp = method.resolve()
+        assert method.FAMILY == "nested" and hp["optimizer"] == name
+        assert hp["optimizer_options"] == OPTIMIZERS[name].defaults  # resolved, so MLflow logs every knob
+        assert method().plugins(hp, None) == []  # naive fine-tuning: the optimizer is the only change
+
+
+def test_optimizer_key_works_with_nested_strategies_and_is_logged(tracking_uri, tmp_path, capsys):
+    suite = tmp_path / "opt.toml"
+    suite.write_text(textwrap.dedent("""
+        name = "opt-test"
+        seeds = [0]
+        scenarios = ["split-digits"]
+        methods = ["cms", "hope", "muon", "meta-opt"]
+        [train]
+        epochs = 1
+        [scenario.split-digits]
+        n_experiences = 2
+        [method.cms]
+        optimizer = "m3"
+        lr = 0.003
+        optimizer_options = {period = 4}
+        [method.hope]
+        optimizer = "dgd"
+        dim = 8
+        memory_hidden = 8
+        [method.muon]
+        optimizer_memory = "reset"
+    """))
+    code = main(["run", str(suite), "--tracking-uri", tracking_uri, "--no-progress"])
+    assert code == ExitCode.OK, capsys.readouterr().out
+    mlflow.set_tracking_uri(tracking_uri)
+    runs = mlflow.search_runs(experiment_names=["nlbench-opt-test"], filter_string="tags.kind = 'run'")
+    runs = runs.set_index("tags.method")
+    assert (runs["status"] == "FINISHED").all()
+    assert runs.loc["cms", "params.optimizer"] == "m3" and runs.loc["cms", "params.optimizer_options.period"] == "4"
+    assert runs.loc["cms", "params.optimizer_options.decays"] == "[0.95, 0.99, 0.999]"
+    assert runs.loc["hope", "params.optimizer"] == "dgd"
+    assert runs.loc["muon", "params.optimizer_memory"] == "reset"
+    assert (runs["metrics.acc/exp1"] > 0.2).all()  # above chance (0.1) on the last experience after 1 epoch
+
+
+@pytest.mark.parametrize(("policy", "resets"), [("keep", 0), ("reset", 4)])
+def test_memory_policy_resets_at_each_new_experience(monkeypatch, policy, resets):
+    import nlbench.method
+
+    calls = []
+    monkeypatch.setattr(nlbench.method, "reset_memory", lambda opt: calls.append(type(opt).__name__))
+    hp = get_method("muon").resolve({"epochs": 1, "optimizer_memory": policy})
+    result = execute_run(RunConfig("t", "split-digits", "split-digits", {"n_experiences": 5}, "muon", "muon", hp, 0))
+    assert result.ok, result.error
+    assert calls == ["Muon"] * resets  # before experiences 1 to 4, never before the first
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('optimizer = "lbfgs"', "'optimizer' parameter of method 'naive' must be one of 'sgd', 'adam'"),
+    ('optimizer = "m3"\noptimizer_options = {periods = 3}', "unknown parameter 'periods' for optimizer 'm3'"),
+    ('optimizer = "m3"\noptimizer_options = {decays = [0.9, 0.9]}', "'decays' parameter of optimizer 'm3'"),
+    ('optimizer = "meta-opt"\nlr = 0.9', "'lr' of method 'naive' must lie within optimizer_options.lr_bounds"),
+    ('optimizer_memory = "forget"', "'optimizer_memory' parameter of method 'naive' must be one of 'keep'"),
+])
+def test_bad_optimizer_settings_are_one_line_usage_errors(tmp_path, table, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(f'scenarios = ["split-digits"]\nmethods = ["naive"]\n[method.naive]\n{table}\n')
+    with pytest.raises(UsageError, match=re.escape(message)) as info:
+        load_suite(str(path))
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
