@@ -16,9 +16,16 @@ import torch
 from torch import nn
 
 from nlbench.errors import NonFiniteLossError
-from nlbench.optim.catalog import MEMORY_POLICIES, OPTIMIZERS, build_optimizer, check_optimizer, reset_memory
+from nlbench.optim.catalog import (
+    MEMORY_POLICIES,
+    OPTIMIZERS,
+    build_optimizer,
+    check_optimizer,
+    reset_memory,
+    save_state,
+)
 from nlbench.optim.catalog import resolve_options as resolve_optimizer_options
-from nlbench.params import Interval, IntList, Options, Table, validate_params
+from nlbench.params import Boolean, Interval, IntList, Options, Table, validate_params
 from nlbench.scenario import SETTINGS, ScenarioData, ScenarioInfo
 
 FAMILIES = ("nested", "avalanche", "sklearn")
@@ -31,6 +38,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "optimizer": "sgd",
     "optimizer_options": {},  # the chosen optimizer's own knobs (nlbench.optim.catalog), resolved and logged
     "optimizer_memory": "keep",  # at a new experience: keep the optimizer's state (momenta...) or reset it
+    "save_optimizer_state": False,  # log the optimizer's state after each experience as run artifacts
     "lr": 0.1,
     "momentum": 0.0,
     "weight_decay": 0.0,
@@ -43,6 +51,7 @@ TRAIN_CONSTRAINTS: dict[str, Any] = {
     "optimizer": Options(tuple(OPTIMIZERS)),
     "optimizer_options": Table(),
     "optimizer_memory": Options(MEMORY_POLICIES),
+    "save_optimizer_state": Boolean(),
     "lr": Interval(float, 0.0, None, closed="neither"),
     "momentum": Interval(float, 0.0, 1.0, closed="left"),
     "weight_decay": Interval(float, 0.0, None),
@@ -146,9 +155,10 @@ def optimizer_template(base: type) -> type:
     """`base` with nlbench's optimizer handling: built once, memory kept or reset at each new experience."""
 
     class OptimizerPolicyTemplate(base):
-        def __init__(self, *, optimizer_memory: str = "keep", **kwargs: Any):
+        def __init__(self, *, optimizer_memory: str = "keep", save_optimizer_state: bool = False, **kwargs: Any):
             super().__init__(**kwargs)
             self.optimizer_memory = optimizer_memory
+            self.save_optimizer_state = save_optimizer_state
 
         def make_optimizer(self, **kwargs: Any) -> None:
             # The optimizer already holds every parameter (nlbench's models never grow). Avalanche's own
@@ -162,6 +172,19 @@ def optimizer_template(base: type) -> type:
             if hasattr(self.optimizer, "observe_loss"):  # the meta-optimizer's context flow
                 self.optimizer.observe_loss(float(self.loss.detach()))
             super().optimizer_step()
+
+        def _after_training_exp(self, **kwargs: Any) -> None:
+            super()._after_training_exp(**kwargs)
+            if self.save_optimizer_state:  # -> artifacts optimizer_state/exp{i}.pt, see nlbench.optim.load_state
+                import tempfile
+                from pathlib import Path
+
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = Path(tmp) / f"exp{self.experience.current_experience}.pt"
+                    save_state(self.optimizer, path)
+                    for logger in self.evaluator.loggers:
+                        if hasattr(logger, "log_file"):
+                            logger.log_file(str(path), "optimizer_state")
 
     return OptimizerPolicyTemplate
 
@@ -237,6 +260,7 @@ class AvalancheMethod(Method):
             plugins=[*self.plugins(hp, info), finite_loss_guard()],
             evaluator=evaluator,
             optimizer_memory=hp["optimizer_memory"],
+            save_optimizer_state=hp["save_optimizer_state"],
             **self.template_options(hp),
         )
 

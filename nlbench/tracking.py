@@ -145,6 +145,10 @@ def mlflow_logger(buffer: MetricBuffer) -> Any:
         def after_training_exp(self, strategy: Any, metric_values: Any, **kwargs: Any) -> None:
             buffer.flush()
 
+        def log_file(self, local_path: str, artifact_path: str) -> None:
+            """A file for the run's artifacts (e.g. the optimizer state after an experience)."""
+            buffer.client.log_artifact(buffer.run_id, local_path, artifact_path)
+
     return MLflowLogger()
 
 

@@ -103,7 +103,7 @@ def test_top_level_errors(edit, message):
      "in the range [0, inf). Got -1.0 instead."),
     ("[method.ewc]\newc_lamda = 1.0", "unknown parameter 'ewc_lamda' for method 'ewc' (did you mean 'ewc_lambda'?)"),
     ("[train]\nepochs = 0", "The 'epochs' parameter of [train] must be an int in the range [1, inf). Got 0"),
-    ("[train]\noptimizer = 'lbfgs'", "must be one of 'sgd', 'adam'. Got 'lbfgs' instead."),
+    ("[train]\noptimizer = 'lbfgs'", "must be one of 'sgd', 'adam', 'delta-momentum', "),
     ("[scenario.split-digits]\nn_experiences = 3",
      "'n_experiences' of scenario 'split-digits' must divide the 10 classes"),
     ("[scenario.split-digits]\ntask_incremental = 1", "must be a bool (true or false). Got 1 instead."),

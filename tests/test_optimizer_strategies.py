@@ -9,8 +9,8 @@ import pytest
 from nlbench.cli import ExitCode, main
 from nlbench.config import RunConfig, load_suite
 from nlbench.errors import UsageError
-from nlbench.optim import OPTIMIZERS
-from nlbench.registry import get_method
+from nlbench.optim import OPTIMIZERS, load_state
+from nlbench.registry import SCENARIOS, get_method
 from nlbench.runner import execute_run
 
 STRATEGIES = ["delta-momentum", "deep-momentum", "dgd", "muon", "m3", "context-steered", "meta-opt"]
@@ -41,12 +41,14 @@ def test_optimizer_key_works_with_nested_strategies_and_is_logged(tracking_uri, 
         optimizer = "m3"
         lr = 0.003
         optimizer_options = {period = 4}
+        save_optimizer_state = true
         [method.hope]
         optimizer = "dgd"
         dim = 8
         memory_hidden = 8
         [method.muon]
         optimizer_memory = "reset"
+        save_optimizer_state = true
     """))
     code = main(["run", str(suite), "--tracking-uri", tracking_uri, "--no-progress"])
     assert code == ExitCode.OK, capsys.readouterr().out
@@ -59,6 +61,19 @@ def test_optimizer_key_works_with_nested_strategies_and_is_logged(tracking_uri, 
     assert runs.loc["hope", "params.optimizer"] == "dgd"
     assert runs.loc["muon", "params.optimizer_memory"] == "reset"
     assert (runs["metrics.acc/exp1"] > 0.2).all()  # above chance (0.1) on the last experience after 1 epoch
+    # The saved optimizer states load back into an optimizer built the same way.
+    client = mlflow.MlflowClient(tracking_uri)
+    data = SCENARIOS.get("split-digits")(n_experiences=2).build(0)
+    for method, hp in (("cms", {"optimizer": "m3", "optimizer_options": {"period": 4}}), ("muon", {})):
+        run_id = runs.loc[method, "run_id"]
+        files = [a.path for a in client.list_artifacts(run_id, "optimizer_state")]
+        assert files == ["optimizer_state/exp0.pt", "optimizer_state/exp1.pt"], method
+        strategy = get_method(method)()
+        hp = strategy.resolve(hp)
+        optimizer = strategy.make_optimizer(strategy.build_model(hp, data.info), hp)
+        load_state(optimizer, client.download_artifacts(run_id, "optimizer_state/exp1.pt", str(tmp_path)))
+        state = optimizer.state_dict()
+        assert (state["levels"]["base"]["optimizer"] if method == "cms" else state)["state"], method
 
 
 @pytest.mark.parametrize(("policy", "resets"), [("keep", 0), ("reset", 4)])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -119,6 +120,16 @@ def build_optimizer(params: Any, hp: Mapping[str, Any], model: nn.Module | None 
     """The optimizer `hp["optimizer"]` over `params`; `model` is needed by DGD (its linear layers)."""
     name = hp["optimizer"]
     return OPTIMIZERS[name].build(list(params), hp, hp.get("optimizer_options") or OPTIMIZERS[name].defaults, model)
+
+
+def save_state(optimizer: Any, path: str | Path) -> None:
+    """Write an optimizer's full state (every nlbench optimizer round-trips bit-identically)."""
+    torch.save(optimizer.state_dict(), path)
+
+
+def load_state(optimizer: Any, path: str | Path) -> None:
+    """Restore a state written by `save_state` into an optimizer built the same way over the same model."""
+    optimizer.load_state_dict(torch.load(path, weights_only=False))
 
 
 def reset_memory(optimizer: Any) -> None:

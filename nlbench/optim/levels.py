@@ -103,6 +103,20 @@ class LevelScheduledOptimizer:
     def pending(self) -> dict[str, int]:
         return {lv.spec.name: lv.pending for lv in self.levels}
 
+    def state_dict(self) -> dict[str, Any]:
+        """Counters and each level's inner optimizer state. Pending gradients live in `.grad` and are not saved.
+        After a flush, the default at the end of an experience, there are none."""
+        return {"steps": self.steps,
+                "levels": {lv.spec.name: {"pending": lv.pending, "optimizer": lv.optimizer.state_dict()}
+                           for lv in self.levels}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.steps = state["steps"]
+        for lv in self.levels:
+            saved = state["levels"][lv.spec.name]
+            lv.pending = saved["pending"]
+            lv.optimizer.load_state_dict(saved["optimizer"])
+
 
 def model_levels(model: nn.Module) -> list[LevelSpec]:
     """The model's CMS levels plus one period-1 level ("base") for every other trainable parameter."""
