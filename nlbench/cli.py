@@ -50,7 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--experiment", help="MLflow experiment name. Default: nlbench-<suite name>")
     run.add_argument("--device", help="Device for every run (auto, cpu, cuda[:N]). Default: the suite's")
     run.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
+    _add_data_dir(run)
     _add_tracking(run)
+
+    scen = sub.add_parser("scenarios", help="Inspect scenarios (check: duplicate rows across train/test)",
+                          allow_abbrev=False)
+    scen_sub = scen.add_subparsers(dest="scenarios_command", metavar="ACTION", parser_class=_Parser, required=True)
+    check = scen_sub.add_parser("check", help="Report exact duplicate rows within and across train and test sets",
+                                allow_abbrev=False)
+    check.add_argument("name", help="Registered scenario name (see `nlbench list`)")
+    check.add_argument("--seed", type=int, default=0, help="Seed of the split. Default: 0")
+    check.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="A scenario option, TOML value (e.g. --set 'sites=[\"va\"]'); repeatable")
+    _add_data_dir(check)
 
     lst = sub.add_parser("list", help="List scenarios, strategies, baselines and suites", allow_abbrev=False)
     lst.add_argument("--params", action="store_true", help="Also show each method's and scenario's defaults")
@@ -109,9 +121,70 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="Folder with external datasets (heart: the UCI processed.*.data files). "
+                             "Default: $NLBENCH_DATA, then the user cache, then installed packages")
+
+
+def _use_data_dir(args: argparse.Namespace) -> None:
+    """`--data-dir` for this process and any worker it starts; data resolution steps printed to stderr."""
+    import logging
+
+    from nlbench.datasets.files import DATA_ENV
+
+    if args.data_dir:
+        os.environ[DATA_ENV] = args.data_dir
+    class StderrHandler(logging.StreamHandler):  # the current sys.stderr, even once it was replaced
+        stream = property(lambda self: sys.stderr, lambda self, value: None)
+
+    logger = logging.getLogger("nlbench.data")
+    if not logger.handlers:
+        handler = StderrHandler()
+        handler.setFormatter(logging.Formatter("nlbench: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def _scenario_options(pairs: Sequence[str]) -> dict[str, Any]:
+    import tomllib
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set must look like KEY=VALUE (e.g. --set test_size=0.2). Got {pair!r} instead.")
+        try:
+            options[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            options[key.strip()] = value  # a bare word: a string
+    return options
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    from nlbench.duplicates import duplicate_report, format_report
+    from nlbench.registry import SCENARIOS
+
+    _use_data_dir(args)
+    if args.seed < 0:
+        raise UsageError(f"--seed must be a non-negative int. Got {args.seed} instead.")
+    scenario = SCENARIOS.get(args.name)(where="--set", **_scenario_options(args.set))
+    data = scenario.build(args.seed)
+    report = duplicate_report(data.raw_rows())
+    print(f"{args.name} (seed {args.seed}, data: {data.source}): {data.info.n_experiences} experiences, "
+          f"{data.info.setting}")
+    print(format_report(report))
+    if report.leaks:
+        print(f"LEAK: {report.leaks} test rows also occur in a training set.")
+        return ExitCode.RUNS_FAILED
+    print("No test row occurs in any training set.")
+    return ExitCode.OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from nlbench.config import DEVICES, is_valid_device, load_suite
-    from nlbench.runner import run_suite
+    from nlbench.runner import check_data, run_suite
     from nlbench.summary import format_summary, results_frame
     from nlbench.tracking import resolve_tracking_uri
 
@@ -126,6 +199,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--seeds must be non-negative ints. Got {args.seeds} instead.")
     only = [name for item in args.only for name in item.split(",") if name]
     configs = suite.run_configs(seeds=args.seeds, only=only)
+    _use_data_dir(args)
+    check_data(configs)
     uri = resolve_tracking_uri(args.tracking_uri)
     print(f"nlbench: suite '{suite.name}': {len(configs)} runs -> MLflow experiment "
           f"'{suite.experiment_name}' at {uri}", file=sys.stderr)
@@ -280,8 +355,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "runs": cmd_runs, "show": cmd_show, "compare": cmd_compare,
-            "leaderboard": cmd_leaderboard, "bench": cmd_bench, "ui": cmd_ui}
+COMMANDS = {"run": cmd_run, "scenarios": cmd_scenarios, "list": cmd_list, "runs": cmd_runs, "show": cmd_show,
+            "compare": cmd_compare, "leaderboard": cmd_leaderboard, "bench": cmd_bench, "ui": cmd_ui}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -70,6 +70,11 @@ class Learner(ABC):
     def predict(self, x: torch.Tensor, task_label: int) -> torch.Tensor:
         """Predicted class labels for a batch of inputs from the task `task_label`."""
 
+    def predict_scores(self, x: torch.Tensor, task_label: int) -> torch.Tensor:
+        """Class scores, (N, n_classes), for ranking metrics such as ROC AUC. Default: one-hot predictions."""
+        pred = self.predict(x, task_label)
+        return torch.nn.functional.one_hot(pred, int(pred.max()) + 1 if len(pred) else 1).float()
+
     @property
     @abstractmethod
     def n_trainable_params(self) -> int:
@@ -129,20 +134,25 @@ class AvalancheLearner(Learner):
         self.strategy.train(self.benchmark.train_stream[index])
 
     @torch.no_grad()
-    def predict(self, x: torch.Tensor, task_label: int) -> torch.Tensor:
+    def predict_scores(self, x: torch.Tensor, task_label: int) -> torch.Tensor:
+        """Softmax of the model's logits."""
         from avalanche.models.utils import avalanche_forward
 
         model = self.strategy.model
         was_training = model.training
         model.eval()
         device = self.strategy.device
-        preds = []
+        scores = []
         for start in range(0, len(x), self.eval_batch_size):
             xb = x[start:start + self.eval_batch_size].to(device)
             tb = torch.full((len(xb),), task_label, dtype=torch.long, device=device)
-            preds.append(avalanche_forward(model, xb, tb).argmax(dim=1).cpu())
+            scores.append(torch.softmax(avalanche_forward(model, xb, tb), dim=1).cpu())
         model.train(was_training)
-        return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
+        return torch.cat(scores) if scores else torch.empty(0, 0)
+
+    def predict(self, x: torch.Tensor, task_label: int) -> torch.Tensor:
+        scores = self.predict_scores(x, task_label)
+        return scores.argmax(dim=1) if len(scores) else torch.empty(0, dtype=torch.long)
 
     @property
     def n_trainable_params(self) -> int:

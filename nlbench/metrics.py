@@ -82,3 +82,14 @@ def summarize(R: np.ndarray, b: np.ndarray) -> dict[str, float]:
         "la": learning_accuracy(R),
         "avg_inc_acc": average_incremental_accuracy(R),
     }
+
+
+def binary_scores(y_true: np.ndarray, p_positive: np.ndarray) -> tuple[float, float]:
+    """(balanced accuracy at threshold 0.5, ROC AUC) of one binary test set; AUC is NaN with one class only."""
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+    y_true = np.asarray(y_true)
+    bacc = float(balanced_accuracy_score(y_true, (np.asarray(p_positive) >= 0.5).astype(int)))
+    if len(np.unique(y_true)) < 2:
+        return bacc, float("nan")
+    return bacc, float(roc_auc_score(y_true, p_positive))

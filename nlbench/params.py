@@ -107,6 +107,20 @@ class NumberList:
         return f"a list of {self.length} {order}numbers, each {str(self.each).removeprefix('a ').removeprefix('an ')}"
 
 
+@dataclass(frozen=True)
+class ChoiceList:
+    """A non-empty list of distinct values, each one of `values` (an order of sites, say)."""
+
+    values: tuple
+
+    def accepts(self, value: Any) -> bool:
+        return (isinstance(value, list) and len(value) > 0 and len(set(map(str, value))) == len(value)
+                and all(not isinstance(v, (list, dict)) and v in self.values for v in value))
+
+    def __str__(self) -> str:
+        return "a non-empty list of distinct values from " + ", ".join(repr(v) for v in self.values)
+
+
 class Table:
     """A TOML table (a dict with string keys); its entries are validated by whoever owns them."""
 

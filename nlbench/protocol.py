@@ -1,20 +1,25 @@
 """The evaluation protocol: one accuracy matrix per run, the same for every method family.
 
 Before training, every test experience is evaluated (b). After training on experience i, every test
-experience j is evaluated: R[i, j]. Evaluation time is kept out of the training time.
+experience j is evaluated: R[i, j]. Evaluation time is kept out of the training time. Binary scenarios also
+get balanced-accuracy and ROC-AUC matrices of the same shape (accuracy alone flatters a constant guess on
+imbalanced sites).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from nlbench.method import Learner
+from nlbench.metrics import binary_scores
 from nlbench.scenario import Experience, ScenarioData
+
+BINARY_METRICS = ("bacc", "auc")
 
 
 @dataclass
@@ -23,6 +28,7 @@ class ProtocolResult:
     b: np.ndarray
     train_time_s: float
     eval_time_s: float
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # "bacc", "auc": T x T, binary scenarios
 
 
 def accuracy(learner: Learner, experience: Experience) -> float:
@@ -37,17 +43,38 @@ def evaluate_all(learner: Learner, experiences: list[Experience]) -> np.ndarray:
     return np.array([accuracy(learner, e) for e in experiences])
 
 
+def evaluate_binary(learner: Learner, experiences: list[Experience]) -> dict[str, np.ndarray]:
+    """Accuracy, balanced accuracy and ROC AUC of every test set, from one pass of class scores."""
+    rows = []
+    for e in experiences:
+        if len(e.y_test) == 0:
+            rows.append((float("nan"),) * 3)
+            continue
+        scores = learner.predict_scores(e.x_test, e.task_label)
+        p1 = scores[:, 1].numpy() if scores.shape[1] > 1 else np.zeros(len(scores))
+        acc = float((scores.argmax(dim=1) == e.y_test).to(torch.float64).mean())
+        rows.append((acc, *binary_scores(e.y_test.numpy(), p1)))
+    acc, bacc, auc = (np.array(col) for col in zip(*rows, strict=True))
+    return {"acc": acc, "bacc": bacc, "auc": auc}
+
+
 def run_protocol(
     learner: Learner,
     data: ScenarioData,
     on_experience: Callable[[int, np.ndarray], None] | None = None,
 ) -> ProtocolResult:
     """Train on each experience in order, filling R row by row; `on_experience(i, R[i])` after each row."""
-    exps = data.experiences
-    T = len(exps)
+    T = len(data.experiences)
+    binary = data.info.n_classes == 2
     R = np.full((T, T), np.nan)
+    extra = {k: np.full((T, T), np.nan) for k in BINARY_METRICS} if binary else {}
+
+    def evaluate(after: int) -> dict[str, np.ndarray]:
+        view = data.test_view(after)  # test sets as the stream presents them at this point
+        return evaluate_binary(learner, view) if binary else {"acc": evaluate_all(learner, view)}
+
     t0 = time.perf_counter()
-    b = evaluate_all(learner, exps)
+    b = evaluate(-1)["acc"]
     eval_time = time.perf_counter() - t0
     train_time = 0.0
     for i in range(T):
@@ -55,8 +82,11 @@ def run_protocol(
         learner.train_experience(i)
         train_time += time.perf_counter() - t0
         t0 = time.perf_counter()
-        R[i] = evaluate_all(learner, exps)
+        row = evaluate(i)
+        R[i] = row["acc"]
+        for k in extra:
+            extra[k][i] = row[k]
         eval_time += time.perf_counter() - t0
         if on_experience is not None:
             on_experience(i, R[i])
-    return ProtocolResult(R=R, b=b, train_time_s=train_time, eval_time_s=eval_time)
+    return ProtocolResult(R=R, b=b, train_time_s=train_time, eval_time_s=eval_time, extra=extra)

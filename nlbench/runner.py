@@ -34,7 +34,9 @@ class RunResult:
     eval_time_s: float = float("nan")
     peak_mem_mb: float = float("nan")
     n_params: int = 0
-    chance_acc: float = float("nan")  # uniform guessing on this scenario: the floor a leaderboard compares with
+    chance_acc: float = float("nan")  # a constant guess on this scenario: the floor a leaderboard compares with
+    extra: dict[str, list[list[float]]] = field(default_factory=dict)  # binary scenarios: "bacc", "auc" matrices
+    data_source: str = ""
     error: str | None = None
     traceback: str | None = None
 
@@ -48,6 +50,17 @@ def seed_everything(seed: int) -> None:
     from avalanche.training.determinism.rng_manager import RNGManager
 
     RNGManager.set_random_seeds(seed)
+
+
+def check_data(configs: Sequence[RunConfig]) -> None:
+    """Resolve every external dataset the runs need before the first run starts, so missing or corrupt data
+    is one usage error (saying how to provide it) rather than a suite of failed runs."""
+    seen = set()
+    for config in configs:
+        key = (config.scenario_name, repr(sorted(config.scenario_options.items())))
+        if key not in seen:
+            seen.add(key)
+            SCENARIOS.get(config.scenario_name)(**config.scenario_options).check_data()
 
 
 def execute_run(config: RunConfig, loggers: Sequence[Any] = (),
@@ -70,10 +83,13 @@ def execute_run(config: RunConfig, loggers: Sequence[Any] = (),
     except Exception as exc:
         return RunResult(config, "FAILED", error=f"{type(exc).__name__}: {exc}".splitlines()[0][:500],
                          traceback=traceback.format_exc())
+    summary = summarize(res.R, res.b)
+    summary.update({k: float(np.nanmean(m[-1])) for k, m in res.extra.items()})  # final bacc, auc
     return RunResult(
-        config, "FINISHED", R=res.R.tolist(), b=res.b.tolist(), summary=summarize(res.R, res.b),
+        config, "FINISHED", R=res.R.tolist(), b=res.b.tolist(), summary=summary,
         train_time_s=res.train_time_s, eval_time_s=res.eval_time_s, peak_mem_mb=mem.peak_mb,
         n_params=learner.n_trainable_params, chance_acc=data.info.chance_acc,
+        extra={k: m.tolist() for k, m in res.extra.items()}, data_source=data.source,
     )
 
 
@@ -97,6 +113,9 @@ def track_run(tracker: Any, parent_id: str, config: RunConfig, env_tags: dict[st
     if result.ok:
         R, b = np.array(result.R), np.array(result.b)
         tracker.log_matrix(buffer, R, b)
+        for key, M in result.extra.items():
+            tracker.log_matrix(buffer, np.array(M), prefix=key)
+        tracker.set_tags(run_id, {"data_source": result.data_source})
         for k, v in result.summary.items():
             buffer.add(f"final/{k}", v, len(R) - 1)
         buffer.add("time/train_s", result.train_time_s, 0)

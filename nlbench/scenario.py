@@ -7,7 +7,6 @@ every method sees exactly the same data in the same order.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar
@@ -54,11 +53,40 @@ class ScenarioInfo:
 
 
 @dataclass
+class Stream:
+    """What a scenario makes from a seed.
+
+    - `eval_views[i + 1]` holds the test sets as the stream presents them after training experience i, and
+      `eval_views[0]` holds them before any training. This is for streams whose preprocessing is fitted on
+      the training data seen so far. `None` means the experiences' own test sets.
+    - `raw` holds each experience's (train, test) rows before preprocessing, for duplicate checks.
+    - `source` says where the data came from.
+    """
+
+    experiences: list[Experience]
+    eval_views: list[list[Experience]] | None = None
+    raw: list[tuple[np.ndarray, np.ndarray]] | None = None
+    source: str = "built-in"
+
+
+@dataclass
 class ScenarioData:
     """A built scenario: metadata, raw experiences, and (on first use) the Avalanche benchmark."""
 
     info: ScenarioInfo
     experiences: list[Experience]
+    eval_views: list[list[Experience]] | None = None
+    raw: list[tuple[np.ndarray, np.ndarray]] | None = None
+    source: str = "built-in"
+
+    def test_view(self, after: int) -> list[Experience]:
+        """The experiences to evaluate after training experience `after` (-1: before any training)."""
+        return self.experiences if self.eval_views is None else self.eval_views[after + 1]
+
+    def raw_rows(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        if self.raw is not None:
+            return self.raw
+        return [(e.x_train.flatten(1).numpy(), e.x_test.flatten(1).numpy()) for e in self.experiences]
 
     @cached_property
     def benchmark(self) -> Any:
@@ -88,7 +116,7 @@ def to_avalanche_benchmark(experiences: list[Experience]) -> Any:
     return with_classes_timeline(with_task_labels(benchmark_from_datasets(train=train, test=test)))
 
 
-class Scenario(ABC):
+class Scenario:
     """Base class of a task-split data stream. Constructor options are validated against the table below."""
 
     NAME: ClassVar[str] = ""
@@ -112,9 +140,16 @@ class Scenario(ABC):
     def description(cls) -> str:
         return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
 
-    @abstractmethod
     def make_experiences(self, seed: int) -> list[Experience]:
-        """The stream's experiences, a pure function of the seed and the options."""
+        """The stream's experiences, a pure function of the seed and the options (implement this, or
+        `make_stream` for a stream with evaluation views or an external data source)."""
+        raise NotImplementedError(f"scenario '{self.NAME}' implements neither make_experiences nor make_stream")
+
+    def make_stream(self, seed: int) -> Stream:
+        return Stream(self.make_experiences(seed))
+
+    def check_data(self) -> None:  # noqa: B027 - optional hook, no-op for built-in data
+        """Locate and verify external data; raise a UsageError saying how to provide it."""
 
     def chance_acc(self, experiences: list[Experience], n_classes: int) -> float:
         """Accuracy of uniform guessing over the classes a prediction chooses among."""
@@ -124,7 +159,8 @@ class Scenario(ABC):
 
     def build(self, seed: int) -> ScenarioData:
         """Same seed, same tensors and order."""
-        experiences = self.make_experiences(seed)
+        stream = self.make_stream(seed)
+        experiences = stream.experiences
         classes = sorted({c for e in experiences for c in e.classes})
         info = ScenarioInfo(
             name=self.NAME,
@@ -135,4 +171,5 @@ class Scenario(ABC):
             chance_acc=self.chance_acc(experiences, len(classes)),
             classes_per_experience=tuple(e.classes for e in experiences),
         )
-        return ScenarioData(info=info, experiences=experiences)
+        return ScenarioData(info=info, experiences=experiences, eval_views=stream.eval_views, raw=stream.raw,
+                            source=stream.source)

@@ -1,4 +1,5 @@
-"""The end-of-suite table: per scenario, each method's ACC, forgetting and BWT as mean +- std over seeds."""
+"""The end-of-suite table: per scenario, each method's ACC, forgetting and BWT (and, for binary scenarios,
+balanced accuracy and ROC AUC) as mean +- std over seeds."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 SUMMARY_METRICS = (("acc", "ACC"), ("forgetting", "Forgetting"), ("bwt", "BWT"))
+BINARY_METRICS = (("bacc", "BalAcc"), ("auc", "AUC"))  # shown for scenarios that log them
 
 
 def results_frame(results: Iterable[object]) -> pd.DataFrame:
@@ -36,6 +38,8 @@ def summary_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
         for method, g in group.groupby("method", sort=False):
             row = {"method": method, "seeds": len(g)}
             row.update({label: mean_std(g[key]) for key, label in SUMMARY_METRICS})
+            row.update({label: mean_std(g[key]) for key, label in BINARY_METRICS
+                        if key in g and g[key].notna().any()})
             row["_acc"] = g["acc"].mean()
             rows.append(row)
         table = pd.DataFrame(rows).sort_values("_acc", ascending=False).drop(columns="_acc")

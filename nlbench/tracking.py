@@ -188,13 +188,14 @@ class Tracker:
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         self.client.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
 
-    def log_matrix(self, buffer: MetricBuffer, R: np.ndarray, b: np.ndarray) -> None:
-        """Row i of R as acc/exp{j} at step i; b as init/acc/exp{j}."""
-        for j, v in enumerate(b):
-            buffer.add(f"init/acc/exp{j}", v, 0)
+    def log_matrix(self, buffer: MetricBuffer, R: np.ndarray, b: np.ndarray | None = None,
+                   prefix: str = "acc") -> None:
+        """Row i of R as {prefix}/exp{j} at step i; b as init/{prefix}/exp{j}."""
+        for j, v in enumerate(b if b is not None else ()):
+            buffer.add(f"init/{prefix}/exp{j}", v, 0)
         for i, row in enumerate(R):
             for j, v in enumerate(row):
-                buffer.add(f"acc/exp{j}", v, i)
+                buffer.add(f"{prefix}/exp{j}", v, i)
 
     def log_artifacts(self, run_id: str, R: np.ndarray, b: np.ndarray, config: Mapping[str, Any],
                       title: str) -> None:

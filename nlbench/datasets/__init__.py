@@ -1,0 +1,1 @@
+"""External datasets: located, checksummed and read (heart disease; later MNIST)."""
