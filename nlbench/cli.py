@@ -50,8 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--experiment", help="MLflow experiment name. Default: nlbench-<suite name>")
     run.add_argument("--device", help="Device for every run (auto, cpu, cuda[:N]). Default: the suite's")
     run.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
+    run.add_argument("--subsample", type=int, metavar="N",
+                     help="At most N training images per experience for every scenario with a 'subsample' "
+                          "option (the MNIST streams)")
     _add_data_dir(run)
     _add_tracking(run)
+
+    new = sub.add_parser("new", help="Write the skeleton of a new scenario module and its test", allow_abbrev=False)
+    new_sub = new.add_subparsers(dest="new_kind", metavar="KIND", parser_class=_Parser, required=True)
+    new_scen = new_sub.add_parser("scenario", help="scenarios/<name>.py and tests/test_scenario_<name>.py",
+                                  allow_abbrev=False)
+    new_scen.add_argument("name", help="kebab-case scenario name, e.g. my-stream")
+    new_scen.add_argument("--dir", default=".", help="Root of the nlbench checkout. Default: the current directory")
 
     scen = sub.add_parser("scenarios", help="Inspect scenarios (check: duplicate rows across train/test)",
                           allow_abbrev=False)
@@ -162,6 +172,18 @@ def _scenario_options(pairs: Sequence[str]) -> dict[str, Any]:
     return options
 
 
+def cmd_new(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nlbench.scaffold import new_scenario
+
+    for path in new_scenario(args.name, Path(args.dir)):
+        print(f"wrote {path}")
+    print(f"Next: edit load() and make_experiences(), then `python -m pytest -q {path}` and "
+          f"`nlbench scenarios check {args.name}`.")
+    return ExitCode.OK
+
+
 def cmd_scenarios(args: argparse.Namespace) -> int:
     from nlbench.duplicates import duplicate_report, format_report
     from nlbench.registry import SCENARIOS
@@ -182,6 +204,20 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def apply_subsample(configs: Sequence[Any], n: int) -> None:
+    """`--subsample N` into the options of every run whose scenario takes a 'subsample' option."""
+    from nlbench.registry import SCENARIOS
+
+    if n < 1:
+        raise UsageError(f"--subsample must be an int >= 1. Got {n} instead.")
+    takers = [c for c in configs if "subsample" in SCENARIOS.get(c.scenario_name)._parameter_constraints]
+    if not takers:
+        raise UsageError("--subsample applies to scenarios with a 'subsample' option (split-mnist, permuted-mnist, "
+                         "rotated-mnist); none of this suite's scenarios has one.")
+    for config in takers:
+        config.scenario_options["subsample"] = n
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from nlbench.config import DEVICES, is_valid_device, load_suite
     from nlbench.runner import check_data, run_suite
@@ -199,6 +235,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--seeds must be non-negative ints. Got {args.seeds} instead.")
     only = [name for item in args.only for name in item.split(",") if name]
     configs = suite.run_configs(seeds=args.seeds, only=only)
+    if args.subsample is not None:
+        apply_subsample(configs, args.subsample)
     _use_data_dir(args)
     check_data(configs)
     uri = resolve_tracking_uri(args.tracking_uri)
@@ -327,6 +365,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         f" --{flag.replace('_', '-')} {getattr(args, flag)}"
         for flag in ("experiment", "scenario", "method", "family", "since") if getattr(args, flag))
     command += "".join(f" --tag {key}={value}" for key, value in tags.items())
+    if args.out != "results" and not os.path.isabs(args.out):  # an absolute path is this machine's only
+        command += f" --out {args.out}"
     command += "".join(f" --{flag.replace('_', '-')} {getattr(args, flag)}" for flag, default in
                        (("rank_by", "acc"), ("reference", "naive")) if getattr(args, flag) != default)
     text, paths = build_report(uri, args.suite, Path(args.out), command, experiment=args.experiment,
@@ -355,8 +395,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-COMMANDS = {"run": cmd_run, "scenarios": cmd_scenarios, "list": cmd_list, "runs": cmd_runs, "show": cmd_show,
-            "compare": cmd_compare, "leaderboard": cmd_leaderboard, "bench": cmd_bench, "ui": cmd_ui}
+COMMANDS = {"run": cmd_run, "new": cmd_new, "scenarios": cmd_scenarios, "list": cmd_list, "runs": cmd_runs,
+            "show": cmd_show, "compare": cmd_compare, "leaderboard": cmd_leaderboard, "bench": cmd_bench, "ui": cmd_ui}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,6 +39,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "optimizer_options": {},  # the chosen optimizer's own knobs (nlbench.optim.catalog), resolved and logged
     "optimizer_memory": "keep",  # at a new experience: keep the optimizer's state (momenta...) or reset it
     "save_optimizer_state": False,  # log the optimizer's state after each experience as run artifacts
+    "online": False,  # online stream: each experience split into small sub-experiences, one pass (epochs = 1)
+    "online_experience_size": 10,  # samples per online sub-experience
     "lr": 0.1,
     "momentum": 0.0,
     "weight_decay": 0.0,
@@ -52,6 +54,8 @@ TRAIN_CONSTRAINTS: dict[str, Any] = {
     "optimizer_options": Table(),
     "optimizer_memory": Options(MEMORY_POLICIES),
     "save_optimizer_state": Boolean(),
+    "online": Boolean(),
+    "online_experience_size": Interval(int, 1, None),
     "lr": Interval(float, 0.0, None, closed="neither"),
     "momentum": Interval(float, 0.0, 1.0, closed="left"),
     "weight_decay": Interval(float, 0.0, None),
@@ -125,13 +129,24 @@ class Method(ABC):
 class AvalancheLearner(Learner):
     """Drives an Avalanche strategy one experience at a time; evaluation is nlbench's, not Avalanche's."""
 
-    def __init__(self, strategy: Any, benchmark: Any, eval_batch_size: int):
+    def __init__(self, strategy: Any, benchmark: Any, eval_batch_size: int, online_experience_size: int = 0):
         self.strategy = strategy
         self.benchmark = benchmark
         self.eval_batch_size = eval_batch_size
+        self.online_experience_size = online_experience_size
 
     def train_experience(self, index: int) -> None:
-        self.strategy.train(self.benchmark.train_stream[index])
+        experience = self.benchmark.train_stream[index]
+        if not self.online_experience_size:
+            self.strategy.train(experience)
+            return
+        # Online: Avalanche's own split into small sub-experiences, each seen once; shuffled with the run's
+        # seeded torch RNG. The task boundary stays visible, so boundary-aware plugins still work.
+        from avalanche.benchmarks.scenarios.online import split_online_stream
+
+        for sub in split_online_stream([experience], self.online_experience_size, shuffle=True,
+                                       access_task_boundaries=True):
+            self.strategy.train(sub)
 
     @torch.no_grad()
     def predict_scores(self, x: torch.Tensor, task_label: int) -> torch.Tensor:
@@ -161,6 +176,17 @@ class AvalancheLearner(Learner):
         return trainable_params(self.strategy.model)
 
 
+def end_of_experience(experience: Any) -> bool:
+    """True after a whole experience; in an online stream only after its last sub-experience."""
+    return getattr(experience, "is_last_subexp", True) is not False
+
+
+def origin_index(experience: Any) -> int:
+    """The stream index of an experience, or of the experience an online sub-experience was cut from."""
+    origin = getattr(experience, "origin_experience", None)
+    return (origin or experience).current_experience
+
+
 def optimizer_template(base: type) -> type:
     """`base` with nlbench's optimizer handling: built once, memory kept or reset at each new experience."""
 
@@ -185,12 +211,13 @@ def optimizer_template(base: type) -> type:
 
         def _after_training_exp(self, **kwargs: Any) -> None:
             super()._after_training_exp(**kwargs)
-            if self.save_optimizer_state:  # -> artifacts optimizer_state/exp{i}.pt, see nlbench.optim.load_state
+            if self.save_optimizer_state and end_of_experience(self.experience):
+                # -> artifacts optimizer_state/exp{i}.pt, see nlbench.optim.load_state
                 import tempfile
                 from pathlib import Path
 
                 with tempfile.TemporaryDirectory() as tmp:
-                    path = Path(tmp) / f"exp{self.experience.current_experience}.pt"
+                    path = Path(tmp) / f"exp{origin_index(self.experience)}.pt"
                     save_state(self.optimizer, path)
                     for logger in self.evaluator.loggers:
                         if hasattr(logger, "log_file"):
@@ -247,6 +274,8 @@ class AvalancheMethod(Method):
     def resolve(cls, *overrides: Mapping[str, Any], where: str = "") -> dict[str, Any]:
         hp = super().resolve(*overrides, where=where)
         hp["optimizer_options"] = resolve_optimizer_options(hp["optimizer"], hp["optimizer_options"], where)
+        if hp["online"]:
+            hp["epochs"] = 1  # an online stream is seen once; the resolved value is what gets logged
         check_optimizer(hp, f"method '{cls.NAME}'", where)
         return hp
 
@@ -283,4 +312,5 @@ class AvalancheMethod(Method):
                                      loggers=list(loggers))
         model = self.build_model(hp, data.info)
         strategy = self.build_strategy(model, hp, data.info, device, evaluator)
-        return AvalancheLearner(strategy, data.benchmark, hp["eval_batch_size"])
+        return AvalancheLearner(strategy, data.benchmark, hp["eval_batch_size"],
+                                hp["online_experience_size"] if hp["online"] else 0)

@@ -10,7 +10,7 @@ from typing import Any
 from torch import nn
 
 from nlbench.errors import UsageError
-from nlbench.method import TRAIN_CONSTRAINTS, TRAIN_DEFAULTS, AvalancheMethod
+from nlbench.method import TRAIN_CONSTRAINTS, TRAIN_DEFAULTS, AvalancheMethod, end_of_experience
 from nlbench.nn.cms import CMS_VARIANTS, LevelSpec, check_periods
 from nlbench.nn.titans import GRAD_MODES
 from nlbench.optim import PARTIAL_CHUNK, LevelScheduledOptimizer, build_optimizer, model_levels
@@ -72,7 +72,7 @@ def _make_template(base: type) -> type:
             self.partial_chunk = partial_chunk
 
         def _after_training_exp(self, **kwargs: Any) -> None:
-            if self.partial_chunk == "flush":
+            if self.partial_chunk == "flush" and end_of_experience(self.experience):
                 self.optimizer.flush()
             super()._after_training_exp(**kwargs)
 

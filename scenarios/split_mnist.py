@@ -1,0 +1,33 @@
+"""Split-MNIST: the ten MNIST digits in experiences of disjoint classes (5 x 2 by default)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nlbench.data import derived_seed
+from nlbench.datasets.mnist import (
+    SUBSAMPLE_CONSTRAINTS,
+    SUBSAMPLE_DEFAULTS,
+    MNISTSource,
+    mnist_images,
+    to_float,
+    to_labels,
+)
+from nlbench.registry import register_scenario
+from nlbench.streams import Split, SplitScenario, subsample
+
+
+@register_scenario
+class SplitMNIST(MNISTSource, SplitScenario):
+    """MNIST digits in 5 experiences of 2 classes; class-incremental, or task-incremental with task labels."""
+
+    NAME = "split-mnist"
+    DEFAULTS = {**SplitScenario.SPLIT_DEFAULTS, **SUBSAMPLE_DEFAULTS}
+    _parameter_constraints = {**SplitScenario.SPLIT_CONSTRAINTS, **SUBSAMPLE_CONSTRAINTS}
+
+    def split(self, classes: np.ndarray, index: int, seed: int) -> Split:
+        (x_tr, y_tr, x_te, y_te), _ = mnist_images()
+        tr, te = np.flatnonzero(np.isin(y_tr, classes)), np.flatnonzero(np.isin(y_te, classes))
+        tr = tr[subsample(y_tr[tr], self.options["subsample"], derived_seed(seed, index))]
+        te = te[subsample(y_te[te], self.options["test_subsample"], derived_seed(seed, 100 + index))]
+        return to_float(x_tr[tr]), to_labels(y_tr[tr]), to_float(x_te[te]), to_labels(y_te[te])
