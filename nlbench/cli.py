@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--family", choices=["nested", "avalanche", "sklearn"], help="Only this method family")
     board.add_argument("--since", metavar="DATE", help="Only runs started on or after this date (UTC)")
     board.add_argument("--tag", action="append", metavar="KEY=VALUE", help="Only runs with this tag (repeatable)")
-    board.add_argument("--rank-by", default="acc", choices=["acc", "forgetting", "bwt", "fwt", "la"],
+    board.add_argument("--rank-by", default="acc", choices=["acc", "forgetting", "bwt", "fwt", "la", "bacc", "auc"],
                        help="Metric to rank by (ties: lower forgetting). Default: acc")
     board.add_argument("--reference", default="naive", help="Method every other is paired against. Default: naive")
     board.add_argument("--out", default="results", metavar="DIR",

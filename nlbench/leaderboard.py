@@ -24,10 +24,13 @@ LEADERBOARD_METRICS: tuple[tuple[str, str, bool], ...] = (
     ("final/bwt", "bwt", True),
     ("final/fwt", "fwt", True),
     ("final/la", "la", True),
+    ("final/bacc", "bacc", True),  # binary scenarios only: balanced accuracy
+    ("final/auc", "auc", True),  # binary scenarios only: ROC AUC
     ("time/train_s", "train_s", False),
     ("mem/peak_mb", "peak_mb", False),
 )
 HIGHER_IS_BETTER = {label: up for _, label, up in LEADERBOARD_METRICS}
+OPTIONAL = ("bacc", "auc")  # columns a table shows only when some run logged them
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,8 @@ def display_table(table: pd.DataFrame, reference: str = "naive") -> pd.DataFrame
     out = pd.DataFrame({"rank": table["rank"], "method": table["method"] + np.where(table["at_chance"], " †", ""),
                         "family": table["family"], "n": table["n"]})
     for _, label, _ in LEADERBOARD_METRICS:
-        out[label] = table[label].map(str)
+        if label not in OPTIONAL or any(e.n for e in table[label]):
+            out[label] = table[label].map(str)
     vs = f"vs_{reference}"
     out[vs] = table[vs].map(lambda d: "" if not math.isfinite(d) else f"{d:+.3f}")
     out["p"] = table["p"].map(lambda p: "" if not math.isfinite(p) else "<0.001" if p < 0.001 else f"{p:.3f}")
