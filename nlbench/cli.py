@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--experiment", help="MLflow experiment name. Default: nlbench-<suite name>")
     run.add_argument("--device", help="Device for every run (auto, cpu, cuda[:N]). Default: the suite's")
     run.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
+    run.add_argument("--report-dir", default="results", metavar="DIR",
+                     help="Where a suite's report (e.g. heart-table's model table) is written. Default: results")
     run.add_argument("--subsample", type=int, metavar="N",
                      help="At most N training images per experience for every scenario with a 'subsample' "
                           "option (the MNIST streams)")
@@ -244,6 +246,14 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"'{suite.experiment_name}' at {uri}", file=sys.stderr)
     outcome = run_suite(suite, configs, uri, progress=not args.no_progress)
     print(format_summary(results_frame(outcome.results)))
+    if suite.report == "model-table":
+        from pathlib import Path
+
+        from nlbench.model_table import write_model_table
+        from nlbench.tracking import environment_tags
+
+        written = write_model_table(suite, outcome.results, Path(args.report_dir), environment_tags(suite.device))
+        print(f"\nModel table: {', '.join(str(p) for p in written) or 'nothing (no binary scenario finished)'}")
     print(f"\n{len(outcome.results) - len(outcome.failed)}/{len(outcome.results)} runs finished in "
           f"{outcome.wall_time_s:.1f} s; parent run {outcome.parent_run_id} in experiment '{outcome.experiment}'.")
     print(f"Open MLflow with: nlbench ui{'' if args.tracking_uri is None else ' --tracking-uri ' + uri}")

@@ -22,7 +22,8 @@ from nlbench.params import validate_params
 from nlbench.registry import SCENARIOS, get_method, method_names
 
 SUITE_KEYS = ("name", "description", "seeds", "device", "experiment", "scenarios", "methods",
-              "train", "scenario", "method")
+              "train", "scenario", "method", "report")
+REPORTS = ("model-table",)  # written after the suite by `nlbench run` (see nlbench.model_table)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Suite:
     train: dict[str, Any] = field(default_factory=dict)
     scenario_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     method_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    report: str = ""  # "" or one of REPORTS, written by `nlbench run` after the runs
 
     @property
     def experiment_name(self) -> str:
@@ -175,6 +177,8 @@ def parse_suite(text: str, where: str, default_name: str = "suite") -> Suite:
                 f"unknown key '{key}'{closest(key, SUITE_KEYS)}; allowed: {', '.join(SUITE_KEYS)}.")
     for key in ("name", "description", "device", "experiment"):
         _expect(isinstance(doc.get(key, ""), str), where, f"'{key}' must be a string. Got {doc.get(key)!r} instead.")
+    _expect(doc.get("report", "") in ("", *REPORTS), where,
+            f"'report' must be one of {', '.join(REPORTS)}. Got {doc.get('report')!r} instead.")
     device = doc.get("device", "auto")
     _expect(is_valid_device(device), where, f"'device' must be {DEVICES}. Got {device!r} instead.")
     seeds = doc.get("seeds", [0])
@@ -187,7 +191,7 @@ def parse_suite(text: str, where: str, default_name: str = "suite") -> Suite:
         name=doc.get("name", default_name), path=where, description=doc.get("description", ""),
         seeds=seeds, device=device, experiment=doc.get("experiment", ""), scenarios=scenarios,
         methods=methods, train=doc.get("train", {}), scenario_tables=doc.get("scenario", {}),
-        method_tables=doc.get("method", {}),
+        method_tables=doc.get("method", {}), report=doc.get("report", ""),
     )
     _validate_tables(suite, where)
     suite.run_configs()  # resolves every hyperparameter: all errors surface before the first run

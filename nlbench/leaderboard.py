@@ -155,16 +155,18 @@ def flat_table(tables: dict[str, pd.DataFrame], reference: str = "naive") -> pd.
     return pd.DataFrame(rows)
 
 
+def markdown_table(frame: pd.DataFrame) -> list[str]:
+    """A DataFrame as Markdown table lines (no extra dependency)."""
+    return ["| " + " | ".join(map(str, frame.columns)) + " |", "| " + " | ".join("---" for _ in frame.columns) + " |",
+            *("| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False))]
+
+
 def markdown(tables: dict[str, pd.DataFrame], header: Sequence[str], reference: str = "naive") -> str:
     lines = ["# Leaderboard", "", *header, "",
              f"Cells: mean ± 95 % t-interval over seeds (n seeds per method). `vs_{reference}`: mean paired "
              f"difference in the ranking metric against `{reference}` on the same seeds; `p`: paired t-test. "
              "† marks a method whose ACC interval reaches the scenario's chance level.", ""]
     for scenario, table in tables.items():
-        shown = display_table(table, reference)
-        lines += [f"## {scenario}", "", "| " + " | ".join(shown.columns) + " |",
-                  "| " + " | ".join("---" for _ in shown.columns) + " |"]
-        lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
-        lines.append("")
+        lines += [f"## {scenario}", "", *markdown_table(display_table(table, reference)), ""]
     return "\n".join(lines)
 

@@ -29,6 +29,9 @@ class ProtocolResult:
     train_time_s: float
     eval_time_s: float
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # "bacc", "auc": T x T, binary scenarios
+    # Binary scenarios: per test set, (labels, positive-class scores) after the last experience, for ROC
+    # curves and confusion matrices.
+    final_scores: list[tuple[list[int], list[float]]] = field(default_factory=list)
 
 
 def accuracy(learner: Learner, experience: Experience) -> float:
@@ -89,4 +92,11 @@ def run_protocol(
         eval_time += time.perf_counter() - t0
         if on_experience is not None:
             on_experience(i, R[i])
-    return ProtocolResult(R=R, b=b, train_time_s=train_time, eval_time_s=eval_time, extra=extra)
+    final_scores = []
+    if binary:
+        for e in data.test_view(T - 1):
+            scores = learner.predict_scores(e.x_test, e.task_label)
+            p1 = scores[:, 1] if scores.shape[1] > 1 else torch.zeros(len(scores))
+            final_scores.append((e.y_test.tolist(), p1.tolist()))
+    return ProtocolResult(R=R, b=b, train_time_s=train_time, eval_time_s=eval_time, extra=extra,
+                          final_scores=final_scores)

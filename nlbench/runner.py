@@ -37,6 +37,8 @@ class RunResult:
     chance_acc: float = float("nan")  # a constant guess on this scenario: the floor a leaderboard compares with
     extra: dict[str, list[list[float]]] = field(default_factory=dict)  # binary scenarios: "bacc", "auc" matrices
     data_source: str = ""
+    learned_params: dict[str, Any] = field(default_factory=dict)  # e.g. the values a grid search chose
+    final_scores: list[tuple[list[int], list[float]]] = field(default_factory=list)  # binary scenarios
     error: str | None = None
     traceback: str | None = None
 
@@ -90,6 +92,7 @@ def execute_run(config: RunConfig, loggers: Sequence[Any] = (),
         train_time_s=res.train_time_s, eval_time_s=res.eval_time_s, peak_mem_mb=mem.peak_mb,
         n_params=learner.n_trainable_params, chance_acc=data.info.chance_acc,
         extra={k: m.tolist() for k, m in res.extra.items()}, data_source=data.source,
+        learned_params=dict(getattr(learner, "learned_params", {})), final_scores=res.final_scores,
     )
 
 
@@ -116,6 +119,8 @@ def track_run(tracker: Any, parent_id: str, config: RunConfig, env_tags: dict[st
         for key, M in result.extra.items():
             tracker.log_matrix(buffer, np.array(M), prefix=key)
         tracker.set_tags(run_id, {"data_source": result.data_source})
+        if result.learned_params:
+            tracker.log_params(run_id, result.learned_params)
         for k, v in result.summary.items():
             buffer.add(f"final/{k}", v, len(R) - 1)
         buffer.add("time/train_s", result.train_time_s, 0)

@@ -122,3 +122,15 @@ def test_eta_and_alpha_start_at_the_configured_values_and_stay_in_their_bounds()
     eta, alpha = m.gates(src, src)
     assert (eta > 0).all() and (eta < 0.6 + 1e-12).all()  # (0, 2 memory_lr)
     assert (alpha > 0.8 - 1e-12).all() and (alpha <= 1.0).all()  # (1 - 2 memory_decay, 1]
+
+
+def test_hope_gradients_stay_finite_on_a_table_with_zero_columns():
+    """One-hot and missing-indicator columns are often 0: their tokens must not be all-zero vectors, where the
+    L2 normalisation's gradient is unbounded (HOPE went NaN after one step on heart disease)."""
+    torch.manual_seed(0)
+    model = HOPEClassifier((6,), 2, 8, {"memory_hidden": 4}, {"hidden": 8, "periods": (1,)}, depth=1)
+    x = torch.rand(4, 6)
+    x[:, 3:] = 0.0
+    torch.nn.functional.cross_entropy(model(x), torch.tensor([0, 1, 0, 1])).backward()
+    assert all(torch.isfinite(p.grad).all() and p.grad.abs().max() < 1e3 for p in model.parameters()
+               if p.grad is not None)

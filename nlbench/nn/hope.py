@@ -30,12 +30,16 @@ class RowTokenizer(nn.Module):
 
 class FeatureTokenizer(nn.Module):
     """Tabular rows `(b, features)`: one token per feature, `x_f * e_f + c_f` with learned per-feature
-    embeddings (the FT-Transformer tokenizer), so features keep their identity without an order."""
+    embeddings (the FT-Transformer tokenizer), so features keep their identity without an order.
+
+    `c_f` starts small and random, not zero: a feature whose value is 0 (a one-hot or missing-indicator column)
+    would otherwise be an all-zero token, and the L2 normalisation in Titans has an unbounded gradient at 0
+    (NaN after one step on heart disease)."""
 
     def __init__(self, n_features: int, dim: int):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(n_features, dim) / dim**0.5)
-        self.bias = nn.Parameter(torch.zeros(n_features, dim))
+        self.bias = nn.Parameter(torch.randn(n_features, dim) * 0.02)
 
     def forward(self, x: Tensor) -> Tensor:
         return x.unsqueeze(-1) * self.weight + self.bias

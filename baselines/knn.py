@@ -1,0 +1,23 @@
+"""k-nearest neighbours (k = 9): refit on the data of the regime; no partial_fit."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from nlbench.params import Interval
+from nlbench.registry import register_baseline
+from nlbench.sklearn_method import SklearnMethod
+
+
+@register_baseline
+class KNN(SklearnMethod):
+    """k-nearest neighbours (k = 9): refit on the data of the regime; no partial_fit."""
+
+    NAME = "knn"
+    DEFAULTS = {"n_neighbors": 9}
+    _parameter_constraints = {"n_neighbors": Interval(int, 1, None)}
+    GRID = {"n_neighbors": [3, 5, 9, 15]}
+
+    def make_estimator(self, hp: Mapping[str, Any], seed: int) -> Any:
+        from sklearn.neighbors import KNeighborsClassifier
+
+        return KNeighborsClassifier(n_neighbors=hp["n_neighbors"])

@@ -1,0 +1,23 @@
+"""L2-regularised multinomial logistic regression."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from nlbench.params import Interval
+from nlbench.registry import register_baseline
+from nlbench.sklearn_method import SklearnMethod
+
+
+@register_baseline
+class LogReg(SklearnMethod):
+    """L2-regularised multinomial logistic regression."""
+
+    NAME = "logreg"
+    DEFAULTS = {"C": 1.0}
+    _parameter_constraints = {"C": Interval(float, 0.0, None, closed="neither")}
+    GRID = {"C": [0.01, 0.1, 1.0, 10.0]}
+
+    def make_estimator(self, hp: Mapping[str, Any], seed: int) -> Any:
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=hp["C"], max_iter=2000)

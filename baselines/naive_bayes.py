@@ -1,0 +1,23 @@
+"""Gaussian naive Bayes (partial_fit: learns experience by experience)."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from nlbench.params import Interval
+from nlbench.registry import register_baseline
+from nlbench.sklearn_method import SklearnMethod
+
+
+@register_baseline
+class NaiveBayes(SklearnMethod):
+    """Gaussian naive Bayes (partial_fit: learns experience by experience)."""
+
+    NAME = "naive-bayes"
+    DEFAULTS = {"var_smoothing": 1e-9}
+    _parameter_constraints = {"var_smoothing": Interval(float, 0.0, None, closed="neither")}
+    GRID = {"var_smoothing": [1e-9, 1e-6, 1e-3, 1e-1]}
+
+    def make_estimator(self, hp: Mapping[str, Any], seed: int) -> Any:
+        from sklearn.naive_bayes import GaussianNB
+
+        return GaussianNB(var_smoothing=hp["var_smoothing"])

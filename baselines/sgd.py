@@ -1,0 +1,23 @@
+"""Linear model trained by SGD on the log loss (partial_fit: learns experience by experience)."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from nlbench.params import Interval
+from nlbench.registry import register_baseline
+from nlbench.sklearn_method import SklearnMethod
+
+
+@register_baseline
+class SGDLinear(SklearnMethod):
+    """Linear model trained by SGD on the log loss (partial_fit: learns experience by experience)."""
+
+    NAME = "sgd"
+    DEFAULTS = {"alpha": 1e-4}
+    _parameter_constraints = {"alpha": Interval(float, 0.0, None, closed="neither")}
+    GRID = {"alpha": [1e-5, 1e-4, 1e-3]}
+
+    def make_estimator(self, hp: Mapping[str, Any], seed: int) -> Any:
+        from sklearn.linear_model import SGDClassifier
+
+        return SGDClassifier(loss="log_loss", alpha=hp["alpha"], random_state=seed)
