@@ -209,3 +209,50 @@ def optimizer_cost(methods: Sequence[str] = OPTIMIZER_METHODS, repeats: int = 20
     for (name, _, _), t in zip(variants, times, strict=True):
         lines.append(f"| {name} | {t * 1e3:.3f} | {t / times[0]:.2f}x | {t / times[1]:.2f}x |")
     return "\n".join(lines)
+
+
+def _fwd_bwd(fn: Callable, xs: list[torch.Tensor]) -> Callable[[], None]:
+    def step() -> None:
+        out, state = fn(*xs)
+        torch.autograd.grad(out.sum() + state.sum(), xs)
+
+    return step
+
+
+def kernel_cost(lengths: Sequence[int] = (64, 256, 1024), dims: Sequence[int] = (16, 64), batch: int = 2,
+                heads: int = 2, repeats: int = 3) -> str:
+    """Markdown table: forward + backward of the delta-rule memory, numba against the PyTorch reference."""
+    from nlbench.kernels.numba_delta import delta_rule_numba
+    from nlbench.kernels.reference import delta_rule_reference
+
+    def inputs(T: int, d: int) -> list[torch.Tensor]:
+        g = torch.Generator().manual_seed(0)
+        xs = [torch.randn(batch, heads, T, d, generator=g), torch.nn.functional.normalize(
+            torch.randn(batch, heads, T, d, generator=g), dim=-1), torch.randn(batch, heads, T, d, generator=g),
+            0.5 * torch.rand(batch, heads, T, generator=g), 0.9 + 0.1 * torch.rand(batch, heads, T, generator=g),
+            0.1 * torch.randn(batch, heads, d, d, generator=g)]
+        return [x.requires_grad_() for x in xs]
+
+    t0 = time.perf_counter()
+    _fwd_bwd(delta_rule_numba, inputs(2, 4))()  # JIT compile (or load from numba's cache)
+    compile_s = time.perf_counter() - t0
+    rows = []
+    for d in dims:
+        for T in lengths:
+            xs = inputs(T, d)
+            ref, fast = _interleaved_medians([_fwd_bwd(delta_rule_reference, xs), _fwd_bwd(delta_rule_numba, xs)],
+                                             repeats)
+            rows.append((T, d, ref, fast))
+    lines = [
+        f"Recurrent delta-rule memory, forward + backward (batch {batch}, heads {heads}, float32, dk = dv = d), "
+        f"numba against the PyTorch reference in the same process; median of {repeats} after 5 warm-up runs. "
+        f"Numba JIT compile (or cache load), timed once before: {compile_s:.2f} s.",
+        f"Machine: {machine_description()}; {torch.get_num_threads()} torch threads, torch {torch.__version__}.",
+        "Regenerate: `nlbench bench kernels --out results/kernels.md`. GPU (Triton): not measured, the Triton "
+        "kernel is not written yet and no GPU was lent.",
+        "",
+        "| T | d | reference ms | numba ms | speed-up |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [f"| {T} | {d} | {ref * 1e3:.2f} | {fast * 1e3:.2f} | {ref / fast:.1f}x |" for T, d, ref, fast in rows]
+    return "\n".join(lines)

@@ -119,12 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="Benchmarks, printed as ratios against a same-run reference",
                            allow_abbrev=False)
-    bench.add_argument("what", choices=["overhead", "step", "optimizers"],
+    bench.add_argument("what", choices=["overhead", "step", "optimizers", "kernels"],
                        help="overhead: nlbench vs a plain PyTorch loop for naive on split-digits; "
                             "step: one training step of cms/hope/titans vs a parameter-matched naive MLP; "
-                            "optimizers: one MLP training step under each deep/meta optimizer vs torch's SGD and Adam")
+                            "optimizers: one MLP training step under each deep/meta optimizer vs torch's SGD and Adam; "
+                            "kernels: the delta-rule memory kernels vs their PyTorch reference")
     bench.add_argument("--repeats", type=int, help="Timed repetitions after warm-up. Default: 5 (overhead), "
-                                                   "100 (step), 200 (optimizers)")
+                                                   "100 (step), 200 (optimizers), 3 (kernels)")
     bench.add_argument("--out", metavar="FILE", help="Also write the table to this Markdown file")
 
     ui = sub.add_parser("ui", help="Start the MLflow UI on 127.0.0.1 for the same store", allow_abbrev=False)
@@ -391,11 +392,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.repeats is not None and args.repeats < 1:
         raise UsageError(f"--repeats must be >= 1. Got {args.repeats} instead.")
-    from nlbench.bench import optimizer_cost, overhead, step_cost
+    from nlbench.bench import kernel_cost, optimizer_cost, overhead, step_cost
 
     bench = {"step": lambda: step_cost(repeats=args.repeats or 100),
              "overhead": lambda: overhead(repeats=args.repeats or 5),
-             "optimizers": lambda: optimizer_cost(repeats=args.repeats or 200)}
+             "optimizers": lambda: optimizer_cost(repeats=args.repeats or 200),
+             "kernels": lambda: kernel_cost(repeats=args.repeats or 3)}
     table = bench[args.what]()
     print(table)
     if args.out:

@@ -47,3 +47,11 @@ def test_optimizer_cost_times_every_optimizer_against_sgd_and_adam():
     rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")]
     assert rows == ["optimizer", "---", "sgd (torch)", "adam (torch)", "dgd", "m3"]
     assert "| sgd (torch) |" in table and "| 1.00x |" in table
+
+
+def test_kernel_cost_times_numba_against_the_reference_in_one_table():
+    from nlbench.bench import kernel_cost
+
+    table = kernel_cost(lengths=(3,), dims=(4,), batch=1, heads=1, repeats=1)
+    rows = [line for line in table.splitlines() if line.startswith("| 3 ")]
+    assert len(rows) == 1 and rows[0].endswith("x |") and "JIT compile" in table

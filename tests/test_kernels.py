@@ -1,0 +1,70 @@
+"""Kernels against the PyTorch reference: outputs and every gradient, over a grid of shapes and dtypes."""
+
+import pytest
+import torch
+
+from nlbench.errors import UsageError
+from nlbench.kernels.dispatch import ENV, delta_rule, resolve_backend
+from nlbench.kernels.numba_delta import delta_rule_numba
+from nlbench.kernels.reference import delta_rule_reference
+
+TOL = {torch.float64: 1e-10, torch.float32: 1e-4}
+
+
+def inputs(B, H, T, dk, dv, dtype, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    q = torch.randn(B, H, T, dk, dtype=dtype, generator=gen)
+    k = torch.nn.functional.normalize(torch.randn(B, H, T, dk, dtype=dtype, generator=gen), dim=-1)
+    v = torch.randn(B, H, T, dv, dtype=dtype, generator=gen)
+    eta = 0.5 * torch.rand(B, H, T, dtype=dtype, generator=gen)
+    alpha = 0.9 + 0.1 * torch.rand(B, H, T, dtype=dtype, generator=gen)
+    S0 = 0.1 * torch.randn(B, H, dv, dk, dtype=dtype, generator=gen)
+    return [x.requires_grad_() for x in (q, k, v, eta, alpha, S0)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("shape", [(1, 1, 1, 4, 4), (2, 3, 7, 5, 3), (1, 2, 33, 16, 16), (3, 1, 64, 9, 17)])
+def test_numba_equals_the_reference_forward_and_backward(shape, dtype):
+    xs = inputs(*shape, dtype)
+    o_ref, s_ref = delta_rule_reference(*xs)
+    o, s = delta_rule_numba(*xs)
+    tol = TOL[dtype]
+    torch.testing.assert_close(o, o_ref, rtol=tol, atol=tol)
+    torch.testing.assert_close(s, s_ref, rtol=tol, atol=tol)
+    seed = torch.Generator().manual_seed(1)
+    w_o, w_s = torch.randn(o.shape, dtype=dtype, generator=seed), torch.randn(s.shape, dtype=dtype, generator=seed)
+    g_ref = torch.autograd.grad((o_ref * w_o).sum() + (s_ref * w_s).sum(), xs)
+    g = torch.autograd.grad((o * w_o).sum() + (s * w_s).sum(), xs)
+    for name, a, b in zip(("q", "k", "v", "eta", "alpha", "S0"), g, g_ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=tol * 10, atol=tol * 10, msg=f"d{name}")
+
+
+def test_numba_passes_gradcheck_in_float64():
+    assert torch.autograd.gradcheck(delta_rule_numba, inputs(2, 2, 6, 3, 4, torch.float64))
+
+
+def test_only_the_output_or_only_the_state_may_carry_a_gradient():
+    xs = inputs(1, 2, 5, 3, 3, torch.float64)
+    (g_out,) = torch.autograd.grad(delta_rule_numba(*xs)[0].sum(), xs[:1])
+    (g_ref,) = torch.autograd.grad(delta_rule_reference(*xs)[0].sum(), xs[:1])
+    torch.testing.assert_close(g_out, g_ref)
+    (g_state,) = torch.autograd.grad(delta_rule_numba(*xs)[1].sum(), xs[5:])
+    (g_ref,) = torch.autograd.grad(delta_rule_reference(*xs)[1].sum(), xs[5:])
+    torch.testing.assert_close(g_state, g_ref)
+
+
+def test_dispatch_picks_numba_on_cpu_and_obeys_the_environment(monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+    cpu = torch.device("cpu")
+    assert resolve_backend("auto", cpu) == "numba"
+    assert resolve_backend("reference", cpu) == "reference"
+    monkeypatch.setenv(ENV, "reference")
+    assert resolve_backend("auto", cpu) == "reference"
+    xs = inputs(1, 1, 4, 3, 3, torch.float64)
+    torch.testing.assert_close(delta_rule(*xs)[0], delta_rule_reference(*xs)[0])
+    monkeypatch.setenv(ENV, "cuda-magic")
+    with pytest.raises(UsageError, match="kernel backend must be one of auto, reference, numba"):
+        resolve_backend("auto", cpu)
+    monkeypatch.delenv(ENV)
+    with pytest.raises(UsageError, match="numba kernel runs on CPU tensors only"):
+        resolve_backend("numba", torch.device("cuda"))
