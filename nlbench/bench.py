@@ -219,19 +219,48 @@ def _fwd_bwd(fn: Callable, xs: list[torch.Tensor]) -> Callable[[], None]:
     return step
 
 
+def _kernel_inputs(batch: int, heads: int, T: int, d: int, device: str = "cpu") -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    xs = [torch.randn(batch, heads, T, d, generator=g), torch.nn.functional.normalize(
+        torch.randn(batch, heads, T, d, generator=g), dim=-1), torch.randn(batch, heads, T, d, generator=g),
+        0.5 * torch.rand(batch, heads, T, generator=g), 0.9 + 0.1 * torch.rand(batch, heads, T, generator=g),
+        0.1 * torch.randn(batch, heads, d, d, generator=g)]
+    return [x.to(device).requires_grad_() for x in xs]
+
+
+def _gpu_kernel_rows(lengths: Sequence[int], dims: Sequence[int], batch: int, heads: int,
+                     repeats: int) -> list[str]:
+    """The Triton table, on a CUDA device (each timed call is synchronised)."""
+    from nlbench.kernels.reference import delta_rule_reference
+    from nlbench.kernels.triton_delta import delta_rule_triton
+
+    def synced(fn: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            fn()
+            torch.cuda.synchronize()
+
+        return run
+
+    lines = ["", f"GPU: {torch.cuda.get_device_name(0)}, Triton against the PyTorch reference on the same device.", "",
+             "| T | d | reference ms | triton ms | speed-up |", "| ---: | ---: | ---: | ---: | ---: |"]
+    for d in dims:
+        for T in lengths:
+            xs = _kernel_inputs(batch, heads, T, d, "cuda")
+            ref, fast = _interleaved_medians([synced(_fwd_bwd(delta_rule_reference, xs)),
+                                              synced(_fwd_bwd(delta_rule_triton, xs))], repeats)
+            lines.append(f"| {T} | {d} | {ref * 1e3:.2f} | {fast * 1e3:.2f} | {ref / fast:.1f}x |")
+    return lines
+
+
 def kernel_cost(lengths: Sequence[int] = (64, 256, 1024), dims: Sequence[int] = (16, 64), batch: int = 2,
                 heads: int = 2, repeats: int = 3) -> str:
-    """Markdown table: forward + backward of the delta-rule memory, numba against the PyTorch reference."""
+    """Markdown table: forward + backward of the delta-rule memory, numba (and Triton on a GPU) against the
+    PyTorch reference."""
     from nlbench.kernels.numba_delta import delta_rule_numba
     from nlbench.kernels.reference import delta_rule_reference
 
     def inputs(T: int, d: int) -> list[torch.Tensor]:
-        g = torch.Generator().manual_seed(0)
-        xs = [torch.randn(batch, heads, T, d, generator=g), torch.nn.functional.normalize(
-            torch.randn(batch, heads, T, d, generator=g), dim=-1), torch.randn(batch, heads, T, d, generator=g),
-            0.5 * torch.rand(batch, heads, T, generator=g), 0.9 + 0.1 * torch.rand(batch, heads, T, generator=g),
-            0.1 * torch.randn(batch, heads, d, d, generator=g)]
-        return [x.requires_grad_() for x in xs]
+        return _kernel_inputs(batch, heads, T, d)
 
     t0 = time.perf_counter()
     _fwd_bwd(delta_rule_numba, inputs(2, 4))()  # JIT compile (or load from numba's cache)
@@ -248,11 +277,15 @@ def kernel_cost(lengths: Sequence[int] = (64, 256, 1024), dims: Sequence[int] = 
         f"numba against the PyTorch reference in the same process; median of {repeats} after 5 warm-up runs. "
         f"Numba JIT compile (or cache load), timed once before: {compile_s:.2f} s.",
         f"Machine: {machine_description()}; {torch.get_num_threads()} torch threads, torch {torch.__version__}.",
-        "Regenerate: `nlbench bench kernels --out results/kernels.md`. GPU (Triton): not measured, the Triton "
-        "kernel is not written yet and no GPU was lent.",
+        "Regenerate: `nlbench bench kernels --out results/kernels.md`. "
+        + ("The GPU table follows." if torch.cuda.is_available() else
+           "GPU (Triton): not measured, no GPU on this machine; the Triton kernel is tested on CPU through "
+           "TRITON_INTERPRET=1."),
         "",
         "| T | d | reference ms | numba ms | speed-up |",
         "| ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [f"| {T} | {d} | {ref * 1e3:.2f} | {fast * 1e3:.2f} | {ref / fast:.1f}x |" for T, d, ref, fast in rows]
+    if torch.cuda.is_available():
+        lines += _gpu_kernel_rows((256, 1024, 4096), dims, batch, heads, repeats)
     return "\n".join(lines)

@@ -63,8 +63,49 @@ def test_dispatch_picks_numba_on_cpu_and_obeys_the_environment(monkeypatch):
     xs = inputs(1, 1, 4, 3, 3, torch.float64)
     torch.testing.assert_close(delta_rule(*xs)[0], delta_rule_reference(*xs)[0])
     monkeypatch.setenv(ENV, "cuda-magic")
-    with pytest.raises(UsageError, match="kernel backend must be one of auto, reference, numba"):
+    with pytest.raises(UsageError, match="kernel backend must be one of auto, reference, numba, triton"):
         resolve_backend("auto", cpu)
     monkeypatch.delenv(ENV)
     with pytest.raises(UsageError, match="numba kernel runs on CPU tensors only"):
         resolve_backend("numba", torch.device("cuda"))
+    assert resolve_backend("auto", torch.device("cuda")) == "triton"
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    with pytest.raises(UsageError, match="Triton kernel needs CUDA tensors"):
+        resolve_backend("triton", cpu)
+
+
+TRITON_CHECK = """
+import torch
+from nlbench.kernels.dispatch import delta_rule
+from nlbench.kernels.reference import delta_rule_reference
+for shape in [(1, 1, 1, 4, 4), (2, 3, 7, 5, 3), (1, 2, 9, 16, 16), (2, 1, 5, 33, 7)]:
+    B, H, T, dk, dv = shape
+    g = torch.Generator().manual_seed(0)
+    xs = [torch.randn(B, H, T, dk, generator=g),
+          torch.nn.functional.normalize(torch.randn(B, H, T, dk, generator=g), dim=-1),
+          torch.randn(B, H, T, dv, generator=g), 0.5 * torch.rand(B, H, T, generator=g),
+          0.9 + 0.1 * torch.rand(B, H, T, generator=g), 0.1 * torch.randn(B, H, dv, dk, generator=g)]
+    xs = [x.requires_grad_() for x in xs]
+    o, s = delta_rule(*xs, backend="triton")
+    o_r, s_r = delta_rule_reference(*xs)
+    w1, w2 = torch.randn(o.shape, generator=g), torch.randn(s.shape, generator=g)
+    got = torch.autograd.grad((o * w1).sum() + (s * w2).sum(), xs)
+    ref = torch.autograd.grad((o_r * w1).sum() + (s_r * w2).sum(), xs)
+    torch.testing.assert_close(o, o_r, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(s, s_r, rtol=1e-4, atol=1e-4)
+    for name, a, b in zip(("q", "k", "v", "eta", "alpha", "S0"), got, ref):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3, msg=lambda m, n=name: f"d{n} {shape}: {m}")
+print("triton matches the reference")
+"""
+
+
+def test_triton_kernel_matches_the_reference_under_the_interpreter():
+    """TRITON_INTERPRET must be set before Triton compiles the kernels: a fresh interpreter runs the check."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    run = subprocess.run([sys.executable, "-c", TRITON_CHECK], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "triton matches the reference" in run.stdout
