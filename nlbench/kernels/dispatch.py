@@ -3,7 +3,7 @@
 `backend="auto"` picks Triton for CUDA tensors, numba for CPU tensors, and the PyTorch reference when the
 kernel's package is missing. $NLBENCH_KERNEL_BACKEND forces one backend (`reference`, `numba`, `triton`; with
 TRITON_INTERPRET=1 the Triton kernel also runs on CPU tensors, which is how it is tested without a GPU).
-`nlbench bench kernels` measured numba 11x-98x faster than the reference at every size it timed on CPU. The
+`nlbench bench kernels` measured numba 8x-90x faster than the reference at every size it timed on CPU. The
 Triton kernel has not been timed on a GPU yet (none was lent).
 """
 
