@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -146,8 +147,9 @@ class SklearnMethod(Method):
             prefix = f"{where}: " if where else ""
             raise UsageError(f"{prefix}method '{cls.NAME}' has no parameter grid; set grid = false.")
 
+    @abstractmethod
     def make_estimator(self, hp: Mapping[str, Any], seed: int) -> Any:
-        raise NotImplementedError
+        """A fresh, unfitted estimator for these hyperparameters, seeded where the estimator takes a seed."""
 
     def make_learner(self, hp: dict[str, Any], data: ScenarioData, device: str,
                      loggers: Sequence[Any] = ()) -> Learner:

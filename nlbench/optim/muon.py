@@ -7,6 +7,7 @@ Both apply to 2-D weights only. Every other tensor (biases, 1-D gains, a conv ke
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,7 +31,7 @@ def adamw_step(p: torch.Tensor, g: torch.Tensor, state: dict[str, Any], lr: floa
     p.mul_(1 - lr * weight_decay).addcdiv_(m_hat, v_hat.sqrt().add_(eps), value=-lr)
 
 
-class _MatrixOptimizer(torch.optim.Optimizer):
+class _MatrixOptimizer(torch.optim.Optimizer, ABC):
     """2-D parameters get `matrix_step`; the rest get AdamW."""
 
     @torch.no_grad()
@@ -46,8 +47,9 @@ class _MatrixOptimizer(torch.optim.Optimizer):
                     adamw_step(p, p.grad, self.state[p], group["fallback_lr"], group["weight_decay"])
         return loss
 
+    @abstractmethod
     def matrix_step(self, p: torch.Tensor, g: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Update one 2-D parameter in place from its gradient."""
 
 
 class Muon(_MatrixOptimizer):
