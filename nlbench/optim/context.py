@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from nlbench.optim.base import ParameterwiseOptimizer
+
 PRECONDITIONERS = ("none", "adagrad", "adam", "outer")
 
 
@@ -49,7 +51,7 @@ def precondition(g: torch.Tensor, state: dict[str, Any], kind: str, beta: float,
     return g / (s.sqrt() + eps)
 
 
-class ContextSteered(torch.optim.Optimizer):
+class ContextSteered(ParameterwiseOptimizer):
     """Wraps `inner` (any torch optimizer) and preconditions its gradients with a gradient memory."""
 
     def __init__(self, inner: torch.optim.Optimizer, precondition: str = "adagrad", beta: float = 0.999,
@@ -60,15 +62,11 @@ class ContextSteered(torch.optim.Optimizer):
         params = [p for g in inner.param_groups for p in g["params"]]
         super().__init__(params, {"precondition": precondition, "beta": beta, "eps": eps})
 
-    @torch.no_grad()
-    def step(self, closure: Any = None) -> Any:
-        loss = None if closure is None else torch.enable_grad()(closure)()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    p.grad = precondition(p.grad, self.state[p], group["precondition"], group["beta"], group["eps"])
+    def update(self, p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        p.grad = precondition(grad, state, group["precondition"], group["beta"], group["eps"])
+
+    def after_step(self) -> None:
         self.inner.step()
-        return loss
 
     def reset_memory(self) -> None:
         self.state.clear()

@@ -24,6 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from nlbench.optim.base import ParameterwiseOptimizer, with_weight_decay
+
 
 def dgd_step(W: torch.Tensor, grad: torch.Tensor, x: torch.Tensor, lr: float) -> torch.Tensor:
     """Eq. 57 for a batch: `W (I - eta' mean_b xhat_b xhat_b^T) - eta' grad`."""
@@ -34,7 +36,7 @@ def dgd_step(W: torch.Tensor, grad: torch.Tensor, x: torch.Tensor, lr: float) ->
     return W - eta * WX - eta * grad
 
 
-class DGD(torch.optim.Optimizer):
+class DGD(ParameterwiseOptimizer):
     """Delta gradient descent for the linear layers of `model`, plain SGD (step eta') elsewhere."""
 
     def __init__(self, params: Iterable[Any], model: nn.Module, lr: float = 0.1, weight_decay: float = 0.0):
@@ -65,19 +67,13 @@ class DGD(torch.optim.Optimizer):
         dgd = [n for n, r in self.rules.items() if r == "dgd"]
         return f"DGD on {len(dgd)} linear weights ({', '.join(dgd)}); SGD on {len(self.rules) - len(dgd)} others"
 
-    @torch.no_grad()
-    def step(self, closure: Any = None) -> Any:
-        loss = None if closure is None else torch.enable_grad()(closure)()
-        for group in self.param_groups:
-            lr = group["lr"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = p.grad + group["weight_decay"] * p if group["weight_decay"] else p.grad
-                x = self._inputs.get(id(p))
-                if x is not None and x.shape[-1] == p.shape[1]:
-                    p.copy_(dgd_step(p, grad, x, lr))
-                else:
-                    p.sub_(lr / (1 + lr) * grad)
+    def update(self, p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        lr, grad = group["lr"], with_weight_decay(p, grad, group)
+        x = self._inputs.get(id(p))
+        if x is not None and x.shape[-1] == p.shape[1]:
+            p.copy_(dgd_step(p, grad, x, lr))
+        else:
+            p.sub_(lr / (1 + lr) * grad)
+
+    def after_step(self) -> None:
         self._inputs.clear()  # an input is used once: the next step needs the next forward's
-        return loss

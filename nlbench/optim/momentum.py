@@ -13,6 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from nlbench.optim.base import ParameterwiseOptimizer, with_weight_decay
 from nlbench.optim.newton_schulz import newton_schulz
 
 OUTPUTS = ("none", "tanh", "newton-schulz")
@@ -33,7 +34,7 @@ def delta_momentum_update(m: torch.Tensor, g: torch.Tensor, alpha: float, lr: fl
     return m_new
 
 
-class DeltaMomentum(torch.optim.Optimizer):
+class DeltaMomentum(ParameterwiseOptimizer):
     """Delta Momentum (arXiv Eqs. 48-49): momentum trained with the L2 (delta-rule) objective.
 
     `m <- m (alpha I - g g^T) - lr g; W <- W + m`. The erase term forgets the part of the momentum along the
@@ -43,19 +44,11 @@ class DeltaMomentum(torch.optim.Optimizer):
     def __init__(self, params: Iterable[Any], lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 0.0):
         super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
 
-    @torch.no_grad()
-    def step(self, closure: Any = None) -> Any:
-        loss = None if closure is None else torch.enable_grad()(closure)()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad + group["weight_decay"] * p if group["weight_decay"] else p.grad
-                state = self.state[p]
-                m = state.get("momentum_buffer", torch.zeros_like(p))
-                state["momentum_buffer"] = delta_momentum_update(m, g, group["momentum"], group["lr"])
-                p.add_(state["momentum_buffer"])
-        return loss
+    def update(self, p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        m = state.get("momentum_buffer", torch.zeros_like(p))
+        state["momentum_buffer"] = delta_momentum_update(m, with_weight_decay(p, grad, group), group["momentum"],
+                                                         group["lr"])
+        p.add_(state["momentum_buffer"])
 
 
 def _silu_grad(z: torch.Tensor) -> torch.Tensor:
@@ -85,7 +78,7 @@ def deep_memory_grads(c: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor,
     return u, d_w1, d_w2
 
 
-class DeepMomentum(torch.optim.Optimizer):
+class DeepMomentum(ParameterwiseOptimizer):
     """Deep Momentum GD (arXiv Eq. 50, with Eq. 52's output nonlinearity).
 
     The momentum is a memory `m(u) = c + MLP(u)`. It has a per-coordinate state c and a small MLP shared across
@@ -113,30 +106,22 @@ class DeepMomentum(torch.optim.Optimizer):
         super().__init__(params, {"lr": lr, "momentum": momentum, "hidden": hidden, "output": output,
                                   "mlp_decay": mlp_decay, "weight_decay": weight_decay})
 
-    @torch.no_grad()
-    def step(self, closure: Any = None) -> Any:
-        loss = None if closure is None else torch.enable_grad()(closure)()
-        for group in self.param_groups:
-            lr, alpha = group["lr"], group["momentum"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                u = p.grad + group["weight_decay"] * p if group["weight_decay"] else p.grad
-                state = self.state[p]
-                if not state:
-                    state["c"] = torch.zeros_like(p)
-                    state["w1"] = torch.randn(group["hidden"], dtype=p.dtype, device=p.device)
-                    state["w2"] = torch.zeros(group["hidden"], dtype=p.dtype, device=p.device)
-                c, w1, w2 = state["c"], state["w1"], state["w2"]
-                d_c, d_w1, d_w2 = deep_memory_grads(c, w1, w2, u)
-                n = u.numel()
-                c.mul_(alpha).sub_(lr * d_c)  # Eq. 50: m_{i+1} = alpha m_i - eta grad L2(m_i; u_i)
-                w1.mul_(group["mlp_decay"]).sub_(lr / n * d_w1)
-                w2.mul_(group["mlp_decay"]).sub_(lr / n * d_w2)
-                out = deep_memory_read(c, w1, w2, u)
-                if group["output"] == "tanh":
-                    out = torch.tanh(out)
-                elif group["output"] == "newton-schulz" and p.ndim == 2:
-                    out = lr * newton_schulz(out)
-                p.add_(out)  # W_{i+1} = W_i + sigma(m_{i+1}(u_i))
-        return loss
+    def update(self, p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        lr, alpha = group["lr"], group["momentum"]
+        u = with_weight_decay(p, grad, group)
+        if not state:
+            state["c"] = torch.zeros_like(p)
+            state["w1"] = torch.randn(group["hidden"], dtype=p.dtype, device=p.device)
+            state["w2"] = torch.zeros(group["hidden"], dtype=p.dtype, device=p.device)
+        c, w1, w2 = state["c"], state["w1"], state["w2"]
+        d_c, d_w1, d_w2 = deep_memory_grads(c, w1, w2, u)
+        n = u.numel()
+        c.mul_(alpha).sub_(lr * d_c)  # Eq. 50: m_{i+1} = alpha m_i - eta grad L2(m_i; u_i)
+        w1.mul_(group["mlp_decay"]).sub_(lr / n * d_w1)
+        w2.mul_(group["mlp_decay"]).sub_(lr / n * d_w2)
+        out = deep_memory_read(c, w1, w2, u)
+        if group["output"] == "tanh":
+            out = torch.tanh(out)
+        elif group["output"] == "newton-schulz" and p.ndim == 2:
+            out = lr * newton_schulz(out)
+        p.add_(out)  # W_{i+1} = W_i + sigma(m_{i+1}(u_i))

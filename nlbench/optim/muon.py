@@ -7,12 +7,13 @@ Both apply to 2-D weights only. Every other tensor (biases, 1-D gains, a conv ke
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
 import torch
 
+from nlbench.optim.base import ParameterwiseOptimizer
 from nlbench.optim.newton_schulz import newton_schulz
 
 
@@ -31,21 +32,14 @@ def adamw_step(p: torch.Tensor, g: torch.Tensor, state: dict[str, Any], lr: floa
     p.mul_(1 - lr * weight_decay).addcdiv_(m_hat, v_hat.sqrt().add_(eps), value=-lr)
 
 
-class _MatrixOptimizer(torch.optim.Optimizer, ABC):
+class _MatrixOptimizer(ParameterwiseOptimizer):
     """2-D parameters get `matrix_step`; the rest get AdamW."""
 
-    @torch.no_grad()
-    def step(self, closure: Any = None) -> Any:
-        loss = None if closure is None else torch.enable_grad()(closure)()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.ndim == 2:
-                    self.matrix_step(p, p.grad, self.state[p], group)
-                else:
-                    adamw_step(p, p.grad, self.state[p], group["fallback_lr"], group["weight_decay"])
-        return loss
+    def update(self, p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        if p.ndim == 2:
+            self.matrix_step(p, grad, state, group)
+        else:
+            adamw_step(p, grad, state, group["fallback_lr"], group["weight_decay"])
 
     @abstractmethod
     def matrix_step(self, p: torch.Tensor, g: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
