@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -140,20 +141,21 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
                              "Default: $NLBENCH_DATA, then the user cache, then installed packages")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to the current sys.stderr, even after it was replaced (pytest's capture, a redirect)."""
+
+    stream = property(lambda self: sys.stderr, lambda self, value: None)
+
+
 def _use_data_dir(args: argparse.Namespace) -> None:
     """`--data-dir` for this process and any worker it starts; data resolution steps printed to stderr."""
-    import logging
-
     from nlbench.datasets.files import DATA_ENV
 
     if args.data_dir:
         os.environ[DATA_ENV] = args.data_dir
-    class StderrHandler(logging.StreamHandler):  # the current sys.stderr, even once it was replaced
-        stream = property(lambda self: sys.stderr, lambda self, value: None)
-
     logger = logging.getLogger("nlbench.data")
     if not logger.handlers:
-        handler = StderrHandler()
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("nlbench: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)

@@ -46,19 +46,22 @@ def evaluate_all(learner: Learner, experiences: list[Experience]) -> np.ndarray:
     return np.array([accuracy(learner, e) for e in experiences])
 
 
-def evaluate_binary(learner: Learner, experiences: list[Experience]) -> dict[str, np.ndarray]:
-    """Accuracy, balanced accuracy and ROC AUC of every test set, from one pass of class scores."""
-    rows = []
+def evaluate_binary(learner: Learner, experiences: list[Experience]) -> tuple[dict[str, np.ndarray], list]:
+    """Accuracy, balanced accuracy and ROC AUC of every test set, from one pass of class scores; also the
+    (labels, positive-class scores) of each test set."""
+    rows, scores_out = [], []
     for e in experiences:
         if len(e.y_test) == 0:
             rows.append((float("nan"),) * 3)
+            scores_out.append(([], []))
             continue
         scores = learner.predict_scores(e.x_test, e.task_label)
         p1 = scores[:, 1].numpy() if scores.shape[1] > 1 else np.zeros(len(scores))
         acc = float((scores.argmax(dim=1) == e.y_test).to(torch.float64).mean())
         rows.append((acc, *binary_scores(e.y_test.numpy(), p1)))
+        scores_out.append((e.y_test.tolist(), p1.tolist()))
     acc, bacc, auc = (np.array(col) for col in zip(*rows, strict=True))
-    return {"acc": acc, "bacc": bacc, "auc": auc}
+    return {"acc": acc, "bacc": bacc, "auc": auc}, scores_out
 
 
 def run_protocol(
@@ -72,9 +75,15 @@ def run_protocol(
     R = np.full((T, T), np.nan)
     extra = {k: np.full((T, T), np.nan) for k in BINARY_METRICS} if binary else {}
 
+    final_scores: list[tuple[list[int], list[float]]] = []
+
     def evaluate(after: int) -> dict[str, np.ndarray]:
         view = data.test_view(after)  # test sets as the stream presents them at this point
-        return evaluate_binary(learner, view) if binary else {"acc": evaluate_all(learner, view)}
+        if not binary:
+            return {"acc": evaluate_all(learner, view)}
+        metrics, scores = evaluate_binary(learner, view)
+        final_scores[:] = scores  # kept from the last evaluation: after the last experience
+        return metrics
 
     t0 = time.perf_counter()
     b = evaluate(-1)["acc"]
@@ -92,11 +101,5 @@ def run_protocol(
         eval_time += time.perf_counter() - t0
         if on_experience is not None:
             on_experience(i, R[i])
-    final_scores = []
-    if binary:
-        for e in data.test_view(T - 1):
-            scores = learner.predict_scores(e.x_test, e.task_label)
-            p1 = scores[:, 1] if scores.shape[1] > 1 else torch.zeros(len(scores))
-            final_scores.append((e.y_test.tolist(), p1.tolist()))
     return ProtocolResult(R=R, b=b, train_time_s=train_time, eval_time_s=eval_time, extra=extra,
                           final_scores=final_scores)

@@ -70,14 +70,10 @@ class Stream:
 
 
 @dataclass
-class ScenarioData:
-    """A built scenario: metadata, raw experiences, and (on first use) the Avalanche benchmark."""
+class ScenarioData(Stream):
+    """A built scenario: its stream, metadata, and (on first use) the Avalanche benchmark."""
 
-    info: ScenarioInfo
-    experiences: list[Experience]
-    eval_views: list[list[Experience]] | None = None
-    raw: list[tuple[np.ndarray, np.ndarray]] | None = None
-    source: str = "built-in"
+    info: ScenarioInfo = field(kw_only=True)
 
     def test_view(self, after: int) -> list[Experience]:
         """The experiences to evaluate after training experience `after` (-1: before any training)."""
@@ -140,10 +136,16 @@ class Scenario:
     def description(cls) -> str:
         return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.make_experiences is Scenario.make_experiences and cls.make_stream is Scenario.make_stream:
+            raise TypeError(f"scenario class {cls.__qualname__} must define make_experiences(seed) or "
+                            "make_stream(seed)")
+
     def make_experiences(self, seed: int) -> list[Experience]:
-        """The stream's experiences, a pure function of the seed and the options (implement this, or
+        """The stream's experiences, a pure function of the seed and the options (a subclass defines this, or
         `make_stream` for a stream with evaluation views or an external data source)."""
-        raise NotImplementedError(f"scenario '{self.NAME}' implements neither make_experiences nor make_stream")
+        return self.make_stream(seed).experiences
 
     def make_stream(self, seed: int) -> Stream:
         return Stream(self.make_experiences(seed))
@@ -171,5 +173,5 @@ class Scenario:
             chance_acc=self.chance_acc(experiences, len(classes)),
             classes_per_experience=tuple(e.classes for e in experiences),
         )
-        return ScenarioData(info=info, experiences=experiences, eval_views=stream.eval_views, raw=stream.raw,
+        return ScenarioData(experiences, eval_views=stream.eval_views, raw=stream.raw, info=info,
                             source=stream.source)
