@@ -44,15 +44,18 @@ def resolve_backend(backend: str, device: torch.device) -> str:
 
 
 def delta_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, eta: torch.Tensor, alpha: torch.Tensor,
-               S0: torch.Tensor, backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
-    """Outputs (B, H, T, dv) and final state of `S_t = a_t S_{t-1} + eta_t (v_t - S_{t-1} k_t) k_t^T`."""
+               S0: torch.Tensor, chunk: int = 0, backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+    """Outputs (B, H, T, dv) and final state of `S_t = a_t S_{t-1} + eta_t (v_t - S_{t-1} k_t - B_t k_t) k_t^T`
+    (B_t = 0 when `chunk = 0`, else the state at the start of t's chunk; see `reference.py`)."""
+    if chunk < 0:
+        raise UsageError(f"chunk must be 0 (no chunks) or a chunk length >= 1. Got {chunk!r} instead.")
     chosen = resolve_backend(backend, q.device)
     if chosen == "numba":
         from nlbench.kernels.numba_delta import delta_rule_numba
 
-        return delta_rule_numba(q, k, v, eta, alpha, S0)
+        return delta_rule_numba(q, k, v, eta, alpha, S0, chunk)
     if chosen == "triton":
         from nlbench.kernels.triton_delta import delta_rule_triton
 
-        return delta_rule_triton(q, k, v, eta, alpha, S0)
-    return delta_rule_reference(q, k, v, eta, alpha, S0)
+        return delta_rule_triton(q, k, v, eta, alpha, S0, chunk)
+    return delta_rule_reference(q, k, v, eta, alpha, S0, chunk)
