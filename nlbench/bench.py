@@ -12,18 +12,21 @@ experience). Each variant gets one warm-up, then the median of `repeats` timed r
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from nlbench.config import RunConfig, Suite
+from nlbench.kernels.dispatch import ENV as KERNEL_ENV
 from nlbench.models import input_features, trainable_params
 from nlbench.nn import MLP
 from nlbench.optim import build_optimizer
@@ -120,15 +123,14 @@ def mlp_matching(n_params: int, in_features: int, n_classes: int) -> list[int]:
     return [max(width, 1)] * 2
 
 
-def _step_timer(method_name: str, hp: dict, data: ScenarioData, batch_size: int) -> tuple[Callable[[], None], int]:
+def _trainer(method_name: str, hp: dict, data: ScenarioData) -> tuple[Callable[[Tensor, Tensor], None], int]:
+    """One training step on a batch (forward, backward, optimizer step) and the model's parameter count."""
     method = get_method(method_name)()
     model = method.build_model(hp, data.info)
     optimizer = method.make_optimizer(model, hp)
-    e = data.experiences[0]
-    x, y = e.x_train[:batch_size], e.y_train[:batch_size]
     loss_fn = nn.CrossEntropyLoss()
 
-    def step() -> None:
+    def step(x: Tensor, y: Tensor) -> None:
         optimizer.zero_grad()
         loss_fn(model(x), y).backward()
         optimizer.step()
@@ -136,9 +138,29 @@ def _step_timer(method_name: str, hp: dict, data: ScenarioData, batch_size: int)
     return step, trainable_params(model)
 
 
-def _interleaved_medians(fns: Sequence[Callable[[], None]], repeats: int) -> list[float]:
+def _step_timer(method_name: str, hp: dict, data: ScenarioData, batch_size: int) -> tuple[Callable[[], None], int]:
+    train, n_params = _trainer(method_name, hp, data)
+    e = data.experiences[0]
+    x, y = e.x_train[:batch_size], e.y_train[:batch_size]
+    return lambda: train(x, y), n_params
+
+
+def _epoch_timer(method_name: str, hp: dict, data: ScenarioData) -> Callable[[], None]:
+    """One pass over the first experience's training set in batches of `hp["batch_size"]`."""
+    train, _ = _trainer(method_name, hp, data)
+    e = data.experiences[0]
+    batches = list(zip(e.x_train.split(hp["batch_size"]), e.y_train.split(hp["batch_size"]), strict=True))
+
+    def epoch() -> None:
+        for x, y in batches:
+            train(x, y)
+
+    return epoch
+
+
+def _interleaved_medians(fns: Sequence[Callable[[], None]], repeats: int, warmup: int = 5) -> list[float]:
     """Median seconds of each function, timed in turn within every round so machine drift hits all alike."""
-    for _ in range(5):  # warm-up
+    for _ in range(warmup):
         for fn in fns:
             fn()
     times: list[list[float]] = [[] for _ in fns]
@@ -211,15 +233,15 @@ def optimizer_cost(methods: Sequence[str] = OPTIMIZER_METHODS, repeats: int = 20
     return "\n".join(lines)
 
 
-def _fwd_bwd(fn: Callable, xs: list[torch.Tensor]) -> Callable[[], None]:
+def _fwd_bwd(fn: Callable, xs: list[Tensor], chunk: int) -> Callable[[], None]:
     def step() -> None:
-        out, state = fn(*xs)
+        out, state = fn(*xs, chunk=chunk)
         torch.autograd.grad(out.sum() + state.sum(), xs)
 
     return step
 
 
-def _kernel_inputs(batch: int, heads: int, T: int, d: int, device: str = "cpu") -> list[torch.Tensor]:
+def _kernel_inputs(batch: int, heads: int, T: int, d: int, device: str = "cpu") -> list[Tensor]:
     g = torch.Generator().manual_seed(0)
     xs = [torch.randn(batch, heads, T, d, generator=g), torch.nn.functional.normalize(
         torch.randn(batch, heads, T, d, generator=g), dim=-1), torch.randn(batch, heads, T, d, generator=g),
@@ -228,64 +250,151 @@ def _kernel_inputs(batch: int, heads: int, T: int, d: int, device: str = "cpu") 
     return [x.to(device).requires_grad_() for x in xs]
 
 
-def _gpu_kernel_rows(lengths: Sequence[int], dims: Sequence[int], batch: int, heads: int,
-                     repeats: int) -> list[str]:
-    """The Triton table, on a CUDA device (each timed call is synchronised)."""
+def _form(chunk: int) -> str:
+    return f"Eq. 93, chunk {chunk}" if chunk else "Eq. 92"
+
+
+def _kernel_table(name: str, fast: Callable, device: str, shapes: Sequence[tuple[int, int, int, int]],
+                  chunks: Sequence[int], repeats: int) -> list[str]:
+    """Rows of forward + backward time, the PyTorch reference against `fast`, both on `device`, timed in turn."""
     from nlbench.kernels.reference import delta_rule_reference
-    from nlbench.kernels.triton_delta import delta_rule_triton
 
     def synced(fn: Callable[[], None]) -> Callable[[], None]:
+        if device == "cpu":
+            return fn
+
         def run() -> None:
             fn()
             torch.cuda.synchronize()
 
         return run
 
-    lines = ["", f"GPU: {torch.cuda.get_device_name(0)}, Triton against the PyTorch reference on the same device.", "",
-             "| T | d | reference ms | triton ms | speed-up |", "| ---: | ---: | ---: | ---: | ---: |"]
-    for d in dims:
-        for T in lengths:
-            xs = _kernel_inputs(batch, heads, T, d, "cuda")
-            ref, fast = _interleaved_medians([synced(_fwd_bwd(delta_rule_reference, xs)),
-                                              synced(_fwd_bwd(delta_rule_triton, xs))], repeats)
-            lines.append(f"| {T} | {d} | {ref * 1e3:.2f} | {fast * 1e3:.2f} | {ref / fast:.1f}x |")
+    lines = [f"| batch | heads | T | d | form | reference ms | {name} ms | speed-up |",
+             "| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
+    for batch, heads, T, d in shapes:
+        xs = _kernel_inputs(batch, heads, T, d, device)
+        for chunk in chunks:
+            ref, t = _interleaved_medians([synced(_fwd_bwd(delta_rule_reference, xs, chunk)),
+                                           synced(_fwd_bwd(fast, xs, chunk))], repeats)
+            lines.append(f"| {batch} | {heads} | {T} | {d} | {_form(chunk)} | {ref * 1e3:.2f} | {t * 1e3:.2f} | "
+                         f"{ref / t:.1f}x |")
+    return lines
+
+
+@contextmanager
+def _kernel_backend(backend: str) -> Iterator[None]:
+    """Force the dispatcher's backend the way a user does, through the environment."""
+    saved = os.environ.get(KERNEL_ENV)
+    os.environ[KERNEL_ENV] = backend
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ[KERNEL_ENV]
+        else:
+            os.environ[KERNEL_ENV] = saved
+
+
+def _with_backend(backend: str, fn: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        with _kernel_backend(backend):
+            fn()
+
+    return run
+
+
+LINEAR_HOPE = {"memory_hidden": 0, "self_modify": False}  # the HOPE whose Titans memory runs on the kernel
+
+
+def hope_epoch_cost(repeats: int, scenario: str = "permuted-digits", seed: int = 0, warmup: int = 5) -> list[str]:
+    """One training epoch of `hope` with kernels on (auto) and off (reference), two identical models in turn."""
+    data = SCENARIOS.get(scenario)().build(seed)
+    variants = [("linear memory, L2 loss (Eq. 93)", LINEAR_HOPE),
+                ("linear memory, dot-product loss (Eq. 92)", {**LINEAR_HOPE, "memory_loss": "dot"})]
+    method = get_method("hope")
+    e = data.experiences[0]
+    lines = [f"End to end: one training epoch of `hope` on {scenario} (experience 0: {len(e.y_train)} samples of "
+             f"{tuple(e.x_train.shape[1:])}, one token per row; batch {method.resolve()['batch_size']}, method "
+             f"defaults otherwise), kernels off ({KERNEL_ENV}=reference) against on (auto: "
+             f"{'triton' if torch.cuda.is_available() else 'numba'}), two identically seeded models trained in turn; "
+             f"median of {repeats} epochs after {warmup} warm-up epochs.", "",
+             "| hope variant | kernels off s/epoch | kernels on s/epoch | speed-up |", "| --- | ---: | ---: | ---: |"]
+    for label, overrides in variants:
+        hp = method.resolve(overrides)
+        epochs = []
+        for backend in ("reference", "auto"):
+            seed_everything(seed)
+            epochs.append(_with_backend(backend, _epoch_timer("hope", hp, data)))
+        off, on = _interleaved_medians(epochs, repeats, warmup)
+        lines.append(f"| {label} | {off:.3f} | {on:.3f} | {off / on:.2f}x |")
+    seed_everything(seed)
+    (default,) = _interleaved_medians([_epoch_timer("hope", method.resolve(), data)], repeats, warmup)
+    lines.append(f"| default: MLP memory, self-modifying (no kernel: it is not a linear recurrence) | {default:.3f} "
+                 "| - | - |")
+    return lines
+
+
+def newton_schulz_profile(repeats: int, scenario: str = "permuted-digits", seed: int = 0) -> list[str]:
+    """How much of a Muon step is Newton-Schulz, and how fast its largest matmul runs: is a kernel worth it?"""
+    from nlbench.optim import newton_schulz
+
+    data = SCENARIOS.get(scenario)().build(seed)
+    hp = get_method("muon").resolve()
+    seed_everything(seed)
+    step, _ = _step_timer("muon", hp, data, hp["batch_size"])
+    shapes = [tuple(p.shape) for p in get_method("muon")().build_model(hp, data.info).parameters() if p.ndim == 2]
+    grads = [torch.randn(shape) for shape in shapes]
+    grams = [g.mT if g.shape[0] > g.shape[1] else g for g in grads]  # the wide side, as newton_schulz iterates
+    ns_steps = hp["optimizer_options"]["ns_steps"]
+    fns = [step, *(lambda g=g: newton_schulz(g, ns_steps) for g in grads), *(lambda x=x: x @ x.mT for x in grams)]
+    times = _interleaved_medians(fns, repeats)
+    t_step, t_ns, t_mm = times[0], times[1:1 + len(shapes)], times[1 + len(shapes):]
+    lines = [f"Newton-Schulz inside a `muon` training step on {scenario} (batch {hp['batch_size']}, "
+             f"{ns_steps} quintic steps per 2-D weight), median of {repeats}, timed in turn:", "",
+             "| weight | Newton-Schulz us | X X^T us | X X^T GFLOP/s |", "| --- | ---: | ---: | ---: |"]
+    for shape, x, ns, mm in zip(shapes, grams, t_ns, t_mm, strict=True):
+        flops = 2 * x.shape[0] ** 2 * x.shape[1]
+        lines.append(f"| {shape[0]} x {shape[1]} | {ns * 1e6:.0f} | {mm * 1e6:.1f} | {flops / mm / 1e9:.1f} |")
+    lines += ["", f"Muon step: {t_step * 1e3:.3f} ms, of which Newton-Schulz over its weights: "
+                  f"{sum(t_ns) * 1e3:.3f} ms ({sum(t_ns) / t_step:.0%})."]
     return lines
 
 
 def kernel_cost(lengths: Sequence[int] = (64, 256, 1024), dims: Sequence[int] = (16, 64), batch: int = 2,
-                heads: int = 2, repeats: int = 3) -> str:
-    """Markdown table: forward + backward of the delta-rule memory, numba (and Triton on a GPU) against the
-    PyTorch reference."""
+                heads: int = 2, repeats: int = 3, end_to_end: bool = True) -> str:
+    """Markdown tables: forward + backward of the delta-rule memory, numba (and Triton on a GPU) against the
+    PyTorch reference, at the issue's sizes and at the sizes HOPE uses; then a HOPE epoch with kernels on/off."""
     from nlbench.kernels.numba_delta import delta_rule_numba
-    from nlbench.kernels.reference import delta_rule_reference
-
-    def inputs(T: int, d: int) -> list[torch.Tensor]:
-        return _kernel_inputs(batch, heads, T, d)
 
     t0 = time.perf_counter()
-    _fwd_bwd(delta_rule_numba, inputs(2, 4))()  # JIT compile (or load from numba's cache)
+    _fwd_bwd(delta_rule_numba, _kernel_inputs(1, 1, 2, 4), 0)()  # JIT compile (or load from numba's cache)
+    _fwd_bwd(delta_rule_numba, _kernel_inputs(1, 1, 2, 4), 1)()
     compile_s = time.perf_counter() - t0
-    rows = []
-    for d in dims:
-        for T in lengths:
-            xs = inputs(T, d)
-            ref, fast = _interleaved_medians([_fwd_bwd(delta_rule_reference, xs), _fwd_bwd(delta_rule_numba, xs)],
-                                             repeats)
-            rows.append((T, d, ref, fast))
+    chunks = (0, 4)
+    sweep = [(batch, heads, T, d) for d in dims for T in lengths]
+    model_sizes = [(32, 1, 8, 32), (32, 1, 28, 32)]  # batch 32, d = 32: digits (8 rows), MNIST (28 rows)
     lines = [
-        f"Recurrent delta-rule memory, forward + backward (batch {batch}, heads {heads}, float32, dk = dv = d), "
-        f"numba against the PyTorch reference in the same process; median of {repeats} after 5 warm-up runs. "
-        f"Numba JIT compile (or cache load), timed once before: {compile_s:.2f} s.",
+        f"Recurrent delta-rule memory, forward + backward (float32, dk = dv = d), numba against the PyTorch "
+        f"reference in the same process, the two timed in turn; median of {repeats} after 5 warm-up runs. "
+        f"Numba JIT compile (or cache load), timed once before: {compile_s:.2f} s. Forms: Eq. 92 is the "
+        "token-by-token recurrence, Eq. 93 the chunk-wise one (gradient at the chunk-boundary state).",
         f"Machine: {machine_description()}; {torch.get_num_threads()} torch threads, torch {torch.__version__}.",
         "Regenerate: `nlbench bench kernels --out results/kernels.md`. "
-        + ("The GPU table follows." if torch.cuda.is_available() else
+        + ("The GPU tables follow." if torch.cuda.is_available() else
            "GPU (Triton): not measured, no GPU on this machine; the Triton kernel is tested on CPU through "
            "TRITON_INTERPRET=1."),
-        "",
-        "| T | d | reference ms | numba ms | speed-up |",
-        "| ---: | ---: | ---: | ---: | ---: |",
+        "", "Sizes of the issue's targets (lengths 64-1024, head dimensions 16-64):", "",
+        *_kernel_table("numba", delta_rule_numba, "cpu", sweep, chunks, repeats),
+        "", "Sizes HOPE runs at in the suites (the dispatcher picks numba there too):", "",
+        *_kernel_table("numba", delta_rule_numba, "cpu", model_sizes, chunks, repeats),
     ]
-    lines += [f"| {T} | {d} | {ref * 1e3:.2f} | {fast * 1e3:.2f} | {ref / fast:.1f}x |" for T, d, ref, fast in rows]
     if torch.cuda.is_available():
-        lines += _gpu_kernel_rows((256, 1024, 4096), dims, batch, heads, repeats)
+        from nlbench.kernels.triton_delta import delta_rule_triton
+
+        lines += ["", f"GPU: {torch.cuda.get_device_name(0)}, Triton against the PyTorch reference on the same device.",
+                  "", *_kernel_table("triton", delta_rule_triton, "cuda",
+                                     [(batch, heads, T, d) for d in dims for T in (256, 1024, 4096)], chunks,
+                                     repeats)]
+    if end_to_end:
+        lines += ["", *hope_epoch_cost(repeats), "", *newton_schulz_profile(max(repeats, 100))]
     return "\n".join(lines)

@@ -12,7 +12,7 @@ from torch import nn
 from nlbench.errors import UsageError
 from nlbench.method import TRAIN_CONSTRAINTS, TRAIN_DEFAULTS, AvalancheMethod, end_of_experience
 from nlbench.nn.cms import CMS_VARIANTS, LevelSpec, check_periods
-from nlbench.nn.titans import GRAD_MODES
+from nlbench.nn.titans import GRAD_MODES, MEMORY_LOSSES, check_memory
 from nlbench.optim import PARTIAL_CHUNK, LevelScheduledOptimizer, build_optimizer, model_levels
 from nlbench.params import Boolean, Interval, IntList, Options, PositiveList
 from nlbench.scenario import ScenarioInfo
@@ -34,24 +34,34 @@ CMS_CONSTRAINTS: dict[str, Any] = {
 
 TITANS_DEFAULTS: dict[str, Any] = {
     "dim": 32, "memory_hidden": 32, "chunk_size": 2, "memory_chunk_size": 4, "memory_lr": 0.5,
-    "memory_decay": 0.01, "self_modify": True, "grad_mode": "meta", "self_mod_depth": 1,
+    "memory_decay": 0.01, "self_modify": True, "grad_mode": "meta", "memory_loss": "l2", "self_mod_depth": 1,
 }
 TITANS_CONSTRAINTS: dict[str, Any] = {
-    "memory_hidden": Interval(int, 1, None),
+    "memory_hidden": Interval(int, 0, None),  # 0: a linear memory, run by the delta-rule kernel
     "chunk_size": Interval(int, 1, None),  # chunk of the k, v, eta, alpha memories
     "memory_chunk_size": Interval(int, 1, None),  # chunk of the main memory
     "memory_lr": Interval(float, 0.0, 1.0, closed="right"),  # inner step eta at initialisation
     "memory_decay": Interval(float, 0.0, 0.5),  # 1 - alpha at initialisation
     "self_modify": Boolean(),
     "grad_mode": Options(GRAD_MODES),
+    "memory_loss": Options(MEMORY_LOSSES),  # inner loss of a linear memory: Eq. 93 (l2) or Eq. 92 (dot)
     "self_mod_depth": Interval(int, 1, None),  # stacked blocks
 }
 
 
 def titans_options(hp: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("memory_hidden", "chunk_size", "memory_chunk_size", "memory_lr", "memory_decay", "self_modify",
-            "grad_mode")
+            "grad_mode", "memory_loss")
     return {k: hp[k] for k in keys}
+
+
+def check_titans(hp: Mapping[str, Any], method: str, where: str) -> None:
+    """The memory combinations `SelfModifyingTitans` supports, as a usage error."""
+    try:
+        check_memory(hp["memory_hidden"], hp["self_modify"], hp["memory_loss"])
+    except ValueError as exc:
+        prefix = f"{where}: " if where else ""
+        raise UsageError(f"{prefix}method '{method}': {exc}.") from exc
 
 
 def cms_options(hp: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,14 @@ from typing import Any
 
 from torch import nn
 
-from nlbench.nested import TITANS_CONSTRAINTS, TITANS_DEFAULTS, NestedMethod, cms_options, titans_options
+from nlbench.nested import (
+    TITANS_CONSTRAINTS,
+    TITANS_DEFAULTS,
+    NestedMethod,
+    check_titans,
+    cms_options,
+    titans_options,
+)
 from nlbench.nn.hope import HOPEClassifier
 from nlbench.registry import register_strategy
 from nlbench.scenario import ScenarioInfo
@@ -18,12 +25,18 @@ class HOPE(NestedMethod):
     Images become one token per row, tables one token per feature. The Titans memories learn in context
     (per sample, DGD with retention, two chunk sizes); the CMS levels follow Eq. 71 across the stream.
     `self_modify = false` is the ablation with static k, v, eta, alpha projections; `grad_mode` chooses
-    meta-learned initial memory states ("meta") or detached writes ("stopgrad").
+    meta-learned initial memory states ("meta") or detached writes ("stopgrad"). `memory_hidden = 0` (with
+    `self_modify = false`) is a linear memory run by the delta-rule kernel.
     """
 
     NAME = "hope"
     DEFAULTS = dict(TITANS_DEFAULTS)
     _parameter_constraints = dict(TITANS_CONSTRAINTS)
+
+    @classmethod
+    def check_hp(cls, hp: Mapping[str, Any], where: str) -> None:
+        check_titans(hp, cls.NAME, where)
+        super().check_hp(hp, where)
 
     def cms(self, hp: Mapping[str, Any]) -> dict[str, Any] | None:
         return cms_options(hp)

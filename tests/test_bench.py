@@ -52,6 +52,27 @@ def test_optimizer_cost_times_every_optimizer_against_sgd_and_adam():
 def test_kernel_cost_times_numba_against_the_reference_in_one_table():
     from nlbench.bench import kernel_cost
 
-    table = kernel_cost(lengths=(3,), dims=(4,), batch=1, heads=1, repeats=1)
-    rows = [line for line in table.splitlines() if line.startswith("| 3 ")]
-    assert len(rows) == 1 and rows[0].endswith("x |") and "JIT compile" in table
+    table = kernel_cost(lengths=(3,), dims=(4,), batch=1, heads=1, repeats=1, end_to_end=False)
+    rows = [line for line in table.splitlines() if line.startswith("| 1 | 1 | 3 | 4 |")]
+    assert len(rows) == 2 and all(row.endswith("x |") for row in rows) and "JIT compile" in table
+    assert "| Eq. 92 |" in rows[0] and "| Eq. 93, chunk 4 |" in rows[1]
+    assert "| 32 | 1 | 8 | 32 | Eq. 92 |" in table  # the size HOPE runs at on digits
+
+
+def test_hope_epoch_with_kernels_off_never_calls_the_kernel_and_on_does(monkeypatch):
+    from nlbench.bench import LINEAR_HOPE, _epoch_timer, _with_backend, hope_epoch_cost
+    from nlbench.kernels import numba_delta
+
+    calls = []
+    real = numba_delta.delta_rule_numba
+    monkeypatch.setattr(numba_delta, "delta_rule_numba", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    data = SCENARIOS.get("permuted-digits")(n_experiences=2).build(0)
+    epoch = _epoch_timer("hope", get_method("hope").resolve({**LINEAR_HOPE, "batch_size": 512}), data)
+    _with_backend("reference", epoch)()
+    assert calls == []
+    _with_backend("auto", epoch)()
+    assert len(calls) == 3  # one kernel call per batch of the epoch (1437 samples)
+    lines = hope_epoch_cost(repeats=1, warmup=0)
+    assert [line.split("|")[1].strip() for line in lines if line.startswith("| linear")] == [
+        "linear memory, L2 loss (Eq. 93)", "linear memory, dot-product loss (Eq. 92)"]
+    assert all(line.endswith("x |") for line in lines if line.startswith("| linear"))

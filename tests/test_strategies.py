@@ -72,6 +72,10 @@ def test_every_strategy_learns_on_both_digits_streams_through_the_cli(tracking_u
     ("level_lrs = [0.1]", "one learning rate per CMS level (3)"),
     ('cms_variant = "stacked"', "'cms_variant' parameter of method 'cms' must be one of"),
     ("memory_decay = 0.7", "'memory_decay' parameter"),
+    ("memory_hidden = 0", "a linear memory (memory_hidden = 0) has static k, v, eta, alpha projections: it needs "
+                          "self_modify = false"),
+    ('memory_loss = "dot"', "memory_loss = 'dot' needs a linear memory (memory_hidden = 0)"),
+    ('memory_loss = "l1"', "'memory_loss' parameter of method 'hope' must be one of"),
 ])
 def test_bad_nested_knobs_are_one_line_usage_errors(tmp_path, table, message):
     method = "hope" if "memory" in table else "cms"

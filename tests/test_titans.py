@@ -5,7 +5,16 @@ import torch
 from torch.nn import functional as F
 
 from nlbench.nn.hope import HOPEClassifier
-from nlbench.nn.memory import MLPMemory, mlp_memory_dgd_step, mlp_memory_l2_grads, mlp_memory_read
+from nlbench.nn.memory import (
+    MLPMemory,
+    dgd_l2_update,
+    dgd_update,
+    mlp_memory_dgd_step,
+    mlp_memory_l2_grads,
+    mlp_memory_read,
+    outer,
+    read,
+)
 from nlbench.nn.titans import SELF_MODIFYING, SelfModifyingTitans
 
 
@@ -43,13 +52,62 @@ def reference_titans(m: SelfModifyingTitans, x: torch.Tensor) -> torch.Tensor:
     return torch.stack(ys, dim=1)
 
 
-def make_titans(**kw):
+def make_titans(hidden=5, **kw):
     torch.manual_seed(0)
-    m = SelfModifyingTitans(6, 5, **{"memory_lr": 0.4, "memory_decay": 0.05, **kw}).double()
+    m = SelfModifyingTitans(6, hidden, **{"memory_lr": 0.4, "memory_decay": 0.05, **kw}).double()
     with torch.no_grad():  # non-trivial gates and convolution, so every path is exercised
         for p in (m.eta_readout.weight, m.alpha_readout.weight, m.conv.conv.weight):
             p.add_(0.3 * torch.randn_like(p))
     return m
+
+
+def reference_linear_titans(m: SelfModifyingTitans, x: torch.Tensor) -> torch.Tensor:
+    """Eqs. 76-78 with a linear memory, one token at a time with the rules of nlbench.nn.memory: Eq. 93 with
+    the gradient at each chunk's first state, or Eq. 92 (the dot-product loss, gradient -v k^T); y_t = S_t q_t."""
+    u = F.normalize(m.conv(x), dim=-1)
+    q = F.normalize(m.w_q(u), dim=-1)
+    k, v, eta, alpha = m.write_signals(u)
+    S = boundary = m.initial_states["memory"]["S"].expand(x.shape[0], -1, -1)
+    ys = []
+    for t in range(x.shape[1]):
+        if m.memory_loss == "dot":
+            S = dgd_update(S, k[:, t], -outer(v[:, t], k[:, t]), eta[:, t], alpha[:, t])
+        else:
+            boundary = S if t % m.memory_chunk_size == 0 else boundary
+            S = dgd_l2_update(S, k[:, t], v[:, t], eta[:, t], alpha[:, t], at=boundary)
+        ys.append(read(S, q[:, t]))
+    return torch.stack(ys, dim=1)
+
+
+@pytest.mark.parametrize("backend", ["reference", "numba"])
+@pytest.mark.parametrize(("loss", "memory_chunk"), [("l2", 1), ("l2", 3), ("dot", 4)])
+def test_linear_memory_runs_the_kernel_and_equals_the_token_by_token_rules(loss, memory_chunk, backend):
+    m = make_titans(hidden=0, self_modify=False, memory_loss=loss, memory_chunk_size=memory_chunk,
+                    kernel_backend=backend)
+    x = torch.randn(3, 7, 6, dtype=torch.float64)
+    torch.testing.assert_close(m(x), reference_linear_titans(m, x), rtol=1e-10, atol=1e-12)
+    names, params = zip(*((n, p) for n, p in m.named_parameters() if p.requires_grad), strict=True)
+    grads = torch.autograd.grad(m(x).pow(2).sum(), params)
+    ref = torch.autograd.grad(reference_linear_titans(m, x).pow(2).sum(), params)
+    for name, g, r in zip(names, grads, ref, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-8, atol=1e-10, msg=name)
+    assert grads[names.index("initial_states.memory.S")].abs().sum() > 0  # meta-learned initial state
+
+
+def test_linear_memory_in_stopgrad_mode_keeps_its_initial_state_fixed():
+    m = make_titans(hidden=0, self_modify=False, grad_mode="stopgrad")
+    m(torch.randn(2, 5, 6, dtype=torch.float64)).sum().backward()
+    assert not m.initial_states["memory"]["S"].requires_grad and m.initial_states["memory"]["S"].grad is None
+    assert m.w_q.weight.grad.abs().sum() > 0 and m.w_k.weight.grad is None
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"self_modify": True}, "it needs self_modify = false"),
+    ({"self_modify": False, "memory_loss": "mse"}, "memory_loss must be one of"),
+])
+def test_linear_memory_refuses_what_it_does_not_support(kw, message):
+    with pytest.raises(ValueError, match=message):
+        SelfModifyingTitans(6, 0, **kw)
 
 
 @pytest.mark.parametrize(("chunk", "memory_chunk", "n"), [(2, 4, 8), (3, 5, 7), (1, 1, 4), (8, 8, 8)])

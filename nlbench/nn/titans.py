@@ -16,6 +16,12 @@ first token of each sequence and are never shared across the batch. Choices wher
   initial states M_{.,0} are meta-learned (Eqs. 79-82); "stopgrad" detaches all writes: the initial
   states are then fixed at their random init (they receive no gradient and are not trainable), and only
   the read path (W_q, the convolution and what feeds it) learns from the task loss.
+- `memory_hidden = 0` makes the main memory a linear matrix S (the linear memory of Eqs. 92-93), with static
+  k, v, eta, alpha projections (`self_modify = false`, Eqs. 76-78). It runs as one call of the delta-rule
+  kernel (`nlbench.kernels.delta_rule`: numba on CPU, Triton on GPU), which computes the exact token-by-token
+  recurrence in place of the Python loop over tokens. As Eqs. 76-78 print, it reads after the write,
+  y_t = S_t q_t. `memory_loss` picks the inner loss: "l2" is Eq. 93, with its gradient at the state that starts
+  each `memory_chunk_size` chunk, and "dot" is Eq. 92, the delta rule with retention.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from nlbench.kernels.dispatch import delta_rule
 from nlbench.nn.memory import (
     GradFactors,
     MLPMemory,
@@ -36,6 +43,7 @@ from nlbench.nn.memory import (
 
 SELF_MODIFYING = ("k", "v", "eta", "alpha")  # the memories that produce the write signals (Eq. 84)
 GRAD_MODES = ("meta", "stopgrad")
+MEMORY_LOSSES = ("l2", "dot")  # the inner loss of a linear memory: Eq. 93 or Eq. 92
 
 
 class CausalConv(nn.Module):
@@ -81,25 +89,43 @@ def dgd_over_chunk(state: MLPMemory, k: Tensor, grads: GradFactors, eta: Tensor,
     return state, (torch.cat(reads, dim=-2) if q is not None else None)
 
 
+def check_memory(memory_hidden: int, self_modify: bool, memory_loss: str) -> None:
+    """The combinations the memory supports; ValueError names the one asked for."""
+    if memory_loss not in MEMORY_LOSSES:
+        raise ValueError(f"memory_loss must be one of {MEMORY_LOSSES}, got {memory_loss!r}")
+    if memory_hidden == 0 and self_modify:
+        raise ValueError("a linear memory (memory_hidden = 0) has static k, v, eta, alpha projections: "
+                         "it needs self_modify = false")
+    if memory_hidden > 0 and memory_loss != "l2":
+        raise ValueError(f"memory_loss = {memory_loss!r} needs a linear memory (memory_hidden = 0); "
+                         "the MLP memory learns with the L2 loss")
+
+
 class SelfModifyingTitans(nn.Module):
     """y_t = M_memory,t-1(q_t) with k, v, eta, alpha produced by memories that update themselves in context.
 
     `self_modify=False` is the ablation of Eqs. 76-78: k, v, eta, alpha come from static projections and
-    only the main memory learns in context, towards v_t itself.
+    only the main memory learns in context, towards v_t itself. `memory_hidden=0` is a linear main memory
+    (requires `self_modify=False`) computed by the delta-rule kernel on `kernel_backend`.
     """
 
     def __init__(self, dim: int, memory_hidden: int, *, chunk_size: int = 2, memory_chunk_size: int = 4,
                  memory_lr: float = 0.5, memory_decay: float = 0.01, self_modify: bool = True,
-                 grad_mode: str = "meta", conv_window: int = 4):
+                 grad_mode: str = "meta", memory_loss: str = "l2", conv_window: int = 4,
+                 kernel_backend: str = "auto"):
         super().__init__()
         if grad_mode not in GRAD_MODES:
             raise ValueError(f"grad_mode must be one of {GRAD_MODES}, got {grad_mode!r}")
+        check_memory(memory_hidden, self_modify, memory_loss)
+        self.linear, self.memory_loss, self.kernel_backend = memory_hidden == 0, memory_loss, kernel_backend
         self.chunk_size, self.memory_chunk_size = chunk_size, memory_chunk_size
         self.memory_lr, self.memory_decay = memory_lr, memory_decay
         self.self_modify, self.grad_mode = self_modify, grad_mode
         self.conv = CausalConv(dim, conv_window)
         self.w_q = nn.Linear(dim, dim, bias=False)  # q is the only non-adaptive projection (Eq. 83)
-        self.initial_states = nn.ModuleDict({"memory": init_memory_state(dim, memory_hidden)})
+        self.initial_states = nn.ModuleDict({"memory": nn.ParameterDict(
+            {"S": nn.Parameter(torch.randn(dim, dim) / math.sqrt(dim))}) if self.linear
+            else init_memory_state(dim, memory_hidden)})
         if self_modify:  # the k, v, eta, alpha memories, stacked in that order (SELF_MODIFYING)
             self.initial_states["signals"] = init_memory_state(dim, memory_hidden, copies=len(SELF_MODIFYING))
         else:
@@ -152,10 +178,21 @@ class SelfModifyingTitans(nn.Module):
         k, v, eta, alpha = (torch.cat(parts, dim=1) for parts in zip(*outs, strict=True))
         return k, v, eta, alpha
 
+    def linear_memory(self, q: Tensor, k: Tensor, v: Tensor, eta: Tensor, alpha: Tensor) -> Tensor:
+        """y_t = S_t q_t after S_t = S_{t-1} (alpha_t I - eta_t k_t k_t^T) + eta_t (v_t - B_t k_t) k_t^T, with
+        B_t the state that starts t's chunk for the L2 loss (Eq. 93) and B_t = 0 for the dot product (Eq. 92)."""
+        S0 = self._write(self.initial_states["memory"]["S"]).expand(q.shape[0], 1, -1, -1)
+        chunk = self.memory_chunk_size if self.memory_loss == "l2" else 0
+        y, _ = delta_rule(*(t.unsqueeze(1) for t in (q, k, v, eta, alpha)), S0, chunk=chunk,
+                          backend=self.kernel_backend)
+        return y.squeeze(1)
+
     def forward(self, x: Tensor) -> Tensor:  # (b, n, d) -> (b, n, d)
         u = F.normalize(self.conv(x), dim=-1)  # memories are read at the unit scale they are written at
         q = F.normalize(self.w_q(u), dim=-1)
         k, v, eta, alpha = self.write_signals(u)
+        if self.linear:
+            return self.linear_memory(q, k, v, eta, alpha)
         state = self.initial_state("memory", x.shape[0])
         ys = []
         for start in range(0, x.shape[1], self.memory_chunk_size):
