@@ -368,7 +368,6 @@ def kernel_cost(lengths: Sequence[int] = (64, 256, 1024), dims: Sequence[int] = 
 
     t0 = time.perf_counter()
     _fwd_bwd(delta_rule_numba, _kernel_inputs(1, 1, 2, 4), 0)()  # JIT compile (or load from numba's cache)
-    _fwd_bwd(delta_rule_numba, _kernel_inputs(1, 1, 2, 4), 1)()
     compile_s = time.perf_counter() - t0
     chunks = (0, 4)
     sweep = [(batch, heads, T, d) for d in dims for T in lengths]
