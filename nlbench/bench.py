@@ -11,14 +11,15 @@ experience). Each variant gets one warm-up, then the median of `repeats` timed r
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -83,7 +84,7 @@ def overhead(repeats: int = 5, scenario: str = "split-digits", seed: int = 0) ->
     """Markdown table of the harness overhead; the ratio is against the plain loop of the same process."""
     hp = get_method("naive").resolve()
     config = RunConfig("bench", scenario, scenario, {}, "naive", "naive", hp, seed, "cpu")
-    data = SCENARIOS.get(scenario)().build(seed)
+    data = _scenario_data(scenario, seed)
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         suite = Suite(name="bench-overhead", path="<bench>", scenarios=[scenario], methods=["naive"])
@@ -116,6 +117,12 @@ def overhead(repeats: int = 5, scenario: str = "split-digits", seed: int = 0) ->
     return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=4)
+def _scenario_data(scenario: str, seed: int) -> ScenarioData:
+    """Built once per process: several benchmarks of `nlbench bench kernels` time on the same stream."""
+    return SCENARIOS.get(scenario)().build(seed)
+
+
 def mlp_matching(n_params: int, in_features: int, n_classes: int) -> list[int]:
     """Two equal hidden layers whose MLP has about `n_params` parameters (w^2 + (in + out + 2) w + out)."""
     b = in_features + n_classes + 2
@@ -123,8 +130,8 @@ def mlp_matching(n_params: int, in_features: int, n_classes: int) -> list[int]:
     return [max(width, 1)] * 2
 
 
-def _trainer(method_name: str, hp: dict, data: ScenarioData) -> tuple[Callable[[Tensor, Tensor], None], int]:
-    """One training step on a batch (forward, backward, optimizer step) and the model's parameter count."""
+def _trainer(method_name: str, hp: dict, data: ScenarioData) -> tuple[Callable[[Tensor, Tensor], None], nn.Module]:
+    """One training step on a batch (forward, backward, optimizer step), and the model it trains."""
     method = get_method(method_name)()
     model = method.build_model(hp, data.info)
     optimizer = method.make_optimizer(model, hp)
@@ -135,14 +142,15 @@ def _trainer(method_name: str, hp: dict, data: ScenarioData) -> tuple[Callable[[
         loss_fn(model(x), y).backward()
         optimizer.step()
 
-    return step, trainable_params(model)
+    return step, model
 
 
-def _step_timer(method_name: str, hp: dict, data: ScenarioData, batch_size: int) -> tuple[Callable[[], None], int]:
-    train, n_params = _trainer(method_name, hp, data)
+def _step_timer(method_name: str, hp: dict, data: ScenarioData,
+                batch_size: int) -> tuple[Callable[[], None], nn.Module]:
+    train, model = _trainer(method_name, hp, data)
     e = data.experiences[0]
     x, y = e.x_train[:batch_size], e.y_train[:batch_size]
-    return lambda: train(x, y), n_params
+    return lambda: train(x, y), model
 
 
 def _epoch_timer(method_name: str, hp: dict, data: ScenarioData) -> Callable[[], None]:
@@ -175,15 +183,17 @@ def _interleaved_medians(fns: Sequence[Callable[[], None]], repeats: int, warmup
 def step_cost(methods: Sequence[str] = ("cms", "hope", "titans"), repeats: int = 100,
               scenario: str = "split-digits", seed: int = 0) -> str:
     """Markdown table: median time of one training step per method and of a parameter-matched naive MLP."""
-    data = SCENARIOS.get(scenario)().build(seed)
+    data = _scenario_data(scenario, seed)
     rows = []
     for name in methods:
         hp = get_method(name).resolve()
         seed_everything(seed)
-        step, n_params = _step_timer(name, hp, data, hp["batch_size"])
+        step, model = _step_timer(name, hp, data, hp["batch_size"])
+        n_params = trainable_params(model)
         hidden = mlp_matching(n_params, input_features(data.info), data.info.n_classes)
-        ref_step, ref_params = _step_timer("naive", get_method("naive").resolve({"hidden_sizes": hidden}), data,
-                                           hp["batch_size"])
+        ref_step, ref_model = _step_timer("naive", get_method("naive").resolve({"hidden_sizes": hidden}), data,
+                                          hp["batch_size"])
+        ref_params = trainable_params(ref_model)
         t, t_ref = _interleaved_medians([step, ref_step], repeats)
         rows.append((name, n_params, t, hidden, ref_params, t_ref))
     lines = [
@@ -207,7 +217,7 @@ OPTIMIZER_METHODS = ("delta-momentum", "deep-momentum", "dgd", "muon", "m3", "co
 def optimizer_cost(methods: Sequence[str] = OPTIMIZER_METHODS, repeats: int = 200,
                    scenario: str = "permuted-digits", seed: int = 0) -> str:
     """Markdown table: one training step of the MLP under each optimizer, against torch's SGD and Adam."""
-    data = SCENARIOS.get(scenario)().build(seed)
+    data = _scenario_data(scenario, seed)
     naive = get_method("naive")
     variants = [("sgd (torch)", "naive", naive.resolve()),
                 ("adam (torch)", "naive", naive.resolve({"optimizer": "adam", "lr": 0.001}))]
@@ -281,23 +291,10 @@ def _kernel_table(name: str, fast: Callable, device: str, shapes: Sequence[tuple
     return lines
 
 
-@contextmanager
-def _kernel_backend(backend: str) -> Iterator[None]:
-    """Force the dispatcher's backend the way a user does, through the environment."""
-    saved = os.environ.get(KERNEL_ENV)
-    os.environ[KERNEL_ENV] = backend
-    try:
-        yield
-    finally:
-        if saved is None:
-            del os.environ[KERNEL_ENV]
-        else:
-            os.environ[KERNEL_ENV] = saved
-
-
 def _with_backend(backend: str, fn: Callable[[], None]) -> Callable[[], None]:
+    """`fn` with the dispatcher's backend forced the way a user forces it, through the environment."""
     def run() -> None:
-        with _kernel_backend(backend):
+        with mock.patch.dict(os.environ, {KERNEL_ENV: backend}):
             fn()
 
     return run
@@ -308,7 +305,7 @@ LINEAR_HOPE = {"memory_hidden": 0, "self_modify": False}  # the HOPE whose Titan
 
 def hope_epoch_cost(repeats: int, scenario: str = "permuted-digits", seed: int = 0, warmup: int = 5) -> list[str]:
     """One training epoch of `hope` with kernels on (auto) and off (reference), two identical models in turn."""
-    data = SCENARIOS.get(scenario)().build(seed)
+    data = _scenario_data(scenario, seed)
     variants = [("linear memory, L2 loss (Eq. 93)", LINEAR_HOPE),
                 ("linear memory, dot-product loss (Eq. 92)", {**LINEAR_HOPE, "memory_loss": "dot"})]
     method = get_method("hope")
@@ -338,11 +335,11 @@ def newton_schulz_profile(repeats: int, scenario: str = "permuted-digits", seed:
     """How much of a Muon step is Newton-Schulz, and how fast its largest matmul runs: is a kernel worth it?"""
     from nlbench.optim import newton_schulz
 
-    data = SCENARIOS.get(scenario)().build(seed)
+    data = _scenario_data(scenario, seed)
     hp = get_method("muon").resolve()
     seed_everything(seed)
-    step, _ = _step_timer("muon", hp, data, hp["batch_size"])
-    shapes = [tuple(p.shape) for p in get_method("muon")().build_model(hp, data.info).parameters() if p.ndim == 2]
+    step, model = _step_timer("muon", hp, data, hp["batch_size"])
+    shapes = [tuple(p.shape) for p in model.parameters() if p.ndim == 2]
     grads = [torch.randn(shape) for shape in shapes]
     grams = [g.mT if g.shape[0] > g.shape[1] else g for g in grads]  # the wide side, as newton_schulz iterates
     ns_steps = hp["optimizer_options"]["ns_steps"]
