@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from nlbench.method import AvalancheMethod
-from nlbench.registry import register_baseline
+from nlbench.core.registry import register_baseline
+from nlbench.methods.base import AvalancheMethod
 
 
 @register_baseline

@@ -3,10 +3,10 @@
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.method import AvalancheMethod
-from nlbench.params import Interval
-from nlbench.registry import register_baseline
-from nlbench.scenario import ScenarioInfo
+from nlbench.core.params import Interval
+from nlbench.core.registry import register_baseline
+from nlbench.data.scenario import ScenarioInfo
+from nlbench.methods.base import AvalancheMethod
 
 
 @register_baseline

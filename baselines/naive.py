@@ -1,7 +1,7 @@
 """Naive fine-tuning: the lower bound every CL method must beat."""
 
-from nlbench.method import AvalancheMethod
-from nlbench.registry import register_baseline
+from nlbench.core.registry import register_baseline
+from nlbench.methods.base import AvalancheMethod
 
 
 @register_baseline

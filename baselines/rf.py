@@ -3,9 +3,9 @@
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.params import Interval
-from nlbench.registry import register_baseline
-from nlbench.sklearn_method import SklearnMethod
+from nlbench.core.params import Interval
+from nlbench.core.registry import register_baseline
+from nlbench.methods.sklearn import SklearnMethod
 
 
 @register_baseline

@@ -10,10 +10,10 @@ the plugin (tests/test_baselines.py checks the importances are non-zero on CPU).
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.method import AvalancheMethod
-from nlbench.params import Interval
-from nlbench.registry import register_baseline
-from nlbench.scenario import ScenarioInfo
+from nlbench.core.params import Interval
+from nlbench.core.registry import register_baseline
+from nlbench.data.scenario import ScenarioInfo
+from nlbench.methods.base import AvalancheMethod
 
 
 def _copying_extract_weights(model: Any, target: Any, excluded_parameters: Any) -> None:

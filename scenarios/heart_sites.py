@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from nlbench.datasets.heart import SITES, heart_stream, load_heart, majority_chance
-from nlbench.params import Boolean, ChoiceList, Interval, Options
-from nlbench.registry import register_scenario
-from nlbench.scenario import Experience, Scenario, Stream
+from nlbench.core.params import Boolean, ChoiceList, Interval, Options
+from nlbench.core.registry import register_scenario
+from nlbench.data.scenario import Experience, Scenario, Stream
+from nlbench.data.sources.heart import SITES, heart_stream, load_heart, majority_chance
 
 
 @register_scenario

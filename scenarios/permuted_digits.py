@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from nlbench.data import derived_seed, load_digits_scaled, stratified_split
-from nlbench.params import Interval
-from nlbench.registry import register_scenario
-from nlbench.scenario import Experience, Scenario
-from nlbench.streams import permutation, permute_pixels
+from nlbench.core.params import Interval
+from nlbench.core.registry import register_scenario
+from nlbench.data.scenario import Experience, Scenario
+from nlbench.data.sources.digits import load_digits_scaled
+from nlbench.data.splits import derived_seed, stratified_split
+from nlbench.data.streams import permutation, permute_pixels
 
 
 @register_scenario

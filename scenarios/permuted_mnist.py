@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from nlbench.datasets.mnist import SUBSAMPLE_CONSTRAINTS, SUBSAMPLE_DEFAULTS, MNISTSource, domain_experiences
-from nlbench.params import Interval
-from nlbench.registry import register_scenario
-from nlbench.scenario import Experience, Scenario
-from nlbench.streams import permutation, permute_pixels
+from nlbench.core.params import Interval
+from nlbench.core.registry import register_scenario
+from nlbench.data.scenario import Experience, Scenario
+from nlbench.data.sources.mnist import SUBSAMPLE_CONSTRAINTS, SUBSAMPLE_DEFAULTS, MNISTSource, domain_experiences
+from nlbench.data.streams import permutation, permute_pixels
 
 
 @register_scenario

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from nlbench.data import derived_seed, load_digits_scaled, stratified_split
-from nlbench.params import Interval
-from nlbench.registry import register_scenario
-from nlbench.streams import Split, SplitScenario
+from nlbench.core.params import Interval
+from nlbench.core.registry import register_scenario
+from nlbench.data.sources.digits import load_digits_scaled
+from nlbench.data.splits import derived_seed, stratified_split
+from nlbench.data.streams import Split, SplitScenario
 
 
 @register_scenario

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nlbench.data import derived_seed
-from nlbench.datasets.mnist import (
+from nlbench.core.registry import register_scenario
+from nlbench.data.sources.mnist import (
     SUBSAMPLE_CONSTRAINTS,
     SUBSAMPLE_DEFAULTS,
     MNISTSource,
@@ -13,8 +13,8 @@ from nlbench.datasets.mnist import (
     to_float,
     to_labels,
 )
-from nlbench.registry import register_scenario
-from nlbench.streams import Split, SplitScenario, subsample
+from nlbench.data.splits import derived_seed
+from nlbench.data.streams import Split, SplitScenario, subsample
 
 
 @register_scenario

@@ -5,11 +5,11 @@ from typing import Any
 
 from torch import nn
 
-from nlbench.models import input_features
-from nlbench.nested import NestedMethod, cms_options
+from nlbench.core.registry import register_strategy
+from nlbench.data.scenario import ScenarioInfo
+from nlbench.methods.models import input_features
+from nlbench.methods.nested import NestedMethod, cms_options
 from nlbench.nn.cms import CMSClassifier
-from nlbench.registry import register_strategy
-from nlbench.scenario import ScenarioInfo
 
 
 @register_strategy

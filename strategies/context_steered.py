@@ -1,7 +1,7 @@
 """Naive fine-tuning with SGD steered by an associative gradient memory (AdaGrad by default; Eq. 47, App. B)."""
 
-from nlbench.method import AvalancheMethod
-from nlbench.registry import register_strategy
+from nlbench.core.registry import register_strategy
+from nlbench.methods.base import AvalancheMethod
 
 
 @register_strategy

@@ -1,7 +1,7 @@
 """Naive fine-tuning trained by Delta Gradient Descent on its linear layers (arXiv Eq. 57)."""
 
-from nlbench.method import AvalancheMethod
-from nlbench.registry import register_strategy
+from nlbench.core.registry import register_strategy
+from nlbench.methods.base import AvalancheMethod
 
 
 @register_strategy

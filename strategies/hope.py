@@ -5,7 +5,9 @@ from typing import Any
 
 from torch import nn
 
-from nlbench.nested import (
+from nlbench.core.registry import register_strategy
+from nlbench.data.scenario import ScenarioInfo
+from nlbench.methods.nested import (
     TITANS_CONSTRAINTS,
     TITANS_DEFAULTS,
     NestedMethod,
@@ -14,8 +16,6 @@ from nlbench.nested import (
     titans_options,
 )
 from nlbench.nn.hope import HOPEClassifier
-from nlbench.registry import register_strategy
-from nlbench.scenario import ScenarioInfo
 
 
 @register_strategy

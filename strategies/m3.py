@@ -1,7 +1,7 @@
 """Naive fine-tuning trained by M3, multi-scale momentum Muon (arXiv §7.2, Algorithm 1)."""
 
-from nlbench.method import AvalancheMethod
-from nlbench.registry import register_strategy
+from nlbench.core.registry import register_strategy
+from nlbench.methods.base import AvalancheMethod
 
 
 @register_strategy

@@ -1,7 +1,7 @@
 """Naive fine-tuning by momentum SGD whose lr and momentum a meta-learned controller sets from the context flow."""
 
-from nlbench.method import AvalancheMethod
-from nlbench.registry import register_strategy
+from nlbench.core.registry import register_strategy
+from nlbench.methods.base import AvalancheMethod
 
 
 @register_strategy

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.registry import register_strategy
+from nlbench.core.registry import register_strategy
 from strategies.hope import HOPE
 
 

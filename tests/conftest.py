@@ -36,7 +36,7 @@ def isolated_data(monkeypatch, tmp_path):
     import urllib.error
     import urllib.request
 
-    from nlbench.datasets.files import CACHE_ENV, DATA_ENV
+    from nlbench.data.sources.files import CACHE_ENV, DATA_ENV
 
     monkeypatch.delenv(DATA_ENV, raising=False)
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from nlbench.config import RunConfig
-from nlbench.registry import BASELINES, SCENARIOS, get_method
-from nlbench.runner import execute_run, seed_everything
+from nlbench.core.registry import BASELINES, SCENARIOS, get_method
+from nlbench.run.config import RunConfig
+from nlbench.run.runner import execute_run, seed_everything
 
 AVALANCHE = ["naive", "cumulative", "ewc", "si", "lwf", "replay", "agem", "gem"]
 

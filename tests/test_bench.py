@@ -4,7 +4,7 @@ import numpy as np
 
 from nlbench.bench import plain_torch_naive
 from nlbench.cli import ExitCode, main
-from nlbench.registry import SCENARIOS, get_method
+from nlbench.core.registry import SCENARIOS, get_method
 
 
 def test_plain_reference_learns_each_experience_and_forgets_like_naive():

@@ -144,7 +144,7 @@ def test_invalid_schedules_are_rejected(periods, variant, message):
 @pytest.mark.parametrize(("partial_chunk", "pending_after_exp0"), [("flush", 0), ("carry", None)])
 def test_strategy_keeps_one_schedule_across_experiences_and_handles_the_partial_chunk(partial_chunk,
                                                                                     pending_after_exp0):
-    from nlbench.registry import SCENARIOS, get_method
+    from nlbench.core.registry import SCENARIOS, get_method
 
     data = SCENARIOS.get("split-digits")(n_experiences=2).build(0)
     method = get_method("cms")()

@@ -4,8 +4,8 @@ import textwrap
 
 import pytest
 
-from nlbench.config import RunConfig, load_suite, parse_suite
-from nlbench.errors import UsageError
+from nlbench.core.errors import UsageError
+from nlbench.run.config import RunConfig, load_suite, parse_suite
 
 GOOD = textwrap.dedent("""
     name = "t"

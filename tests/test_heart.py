@@ -11,13 +11,13 @@ from conftest import SHARED, require_shared, serve
 from sklearn.model_selection import train_test_split
 
 from nlbench.cli import ExitCode, main
-from nlbench.config import RunConfig
-from nlbench.data import derived_seed
-from nlbench.datasets import heart
-from nlbench.datasets.files import DATA_ENV, DataUnavailableError
-from nlbench.duplicates import duplicate_report
-from nlbench.registry import SCENARIOS, get_method
-from nlbench.runner import execute_run
+from nlbench.core.registry import SCENARIOS, get_method
+from nlbench.data.duplicates import duplicate_report
+from nlbench.data.sources import heart
+from nlbench.data.sources.files import DATA_ENV, DataUnavailableError
+from nlbench.data.splits import derived_seed
+from nlbench.run.config import RunConfig
+from nlbench.run.runner import execute_run
 
 HEART = SHARED / "data" / "heart"
 COLS = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg", "thalach", "exang", "oldpeak", "slope", "ca",
@@ -111,7 +111,7 @@ def test_a_suite_on_missing_data_is_one_usage_error_before_any_run(monkeypatch, 
 
 
 def _split_indices(frames, sites, test_size, seed):
-    """Which rows the stream puts in each site's test set (same split as nlbench.datasets.heart)."""
+    """Which rows the stream puts in each site's test set (same split as nlbench.data.sources.heart)."""
     out = {}
     for k, site in enumerate(sites):
         df = heart.clean(frames[site].drop_duplicates())

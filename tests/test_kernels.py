@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from nlbench.errors import UsageError
+from nlbench.core.errors import UsageError
 from nlbench.kernels.dispatch import ENV, delta_rule, resolve_backend
 from nlbench.kernels.numba_delta import delta_rule_numba
 from nlbench.kernels.reference import delta_rule_reference

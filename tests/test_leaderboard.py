@@ -7,9 +7,9 @@ import pytest
 from scipy import stats
 
 from nlbench.cli import ExitCode, main
-from nlbench.leaderboard import estimate, leaderboard, paired_difference, runs_frame
-from nlbench.report import search
-from nlbench.tracking import MetricBuffer, Tracker
+from nlbench.results.leaderboard import estimate, leaderboard, paired_difference, runs_frame
+from nlbench.results.report import search
+from nlbench.results.tracking import MetricBuffer, Tracker
 
 ACC = {  # method -> final ACC per seed
     "naive": [0.20, 0.30, 0.25],
@@ -135,7 +135,7 @@ def test_show_and_compare_print_runs_from_the_store(tracking_uri, capsys):
 
 
 def test_search_filters_by_method_and_start_date(tracking_uri):
-    from nlbench.errors import UsageError
+    from nlbench.core.errors import UsageError
 
     log_suite(tracking_uri)
     assert set(search(tracking_uri, "nlbench-toy", method="good")["tags.method"]) == {"good"}

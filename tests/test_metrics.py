@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from nlbench import metrics as M
+from nlbench.run import metrics as M
 
 # T = 3. Row i = after training on experience i.
 R3 = np.array([

@@ -12,9 +12,9 @@ import torch
 from conftest import serve
 
 from nlbench.cli import ExitCode, main
-from nlbench.datasets import mnist
-from nlbench.datasets.files import DATA_ENV, DataUnavailableError
-from nlbench.registry import SCENARIOS
+from nlbench.core.registry import SCENARIOS
+from nlbench.data.sources import mnist
+from nlbench.data.sources.files import DATA_ENV, DataUnavailableError
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -61,9 +61,9 @@ def test_a_scenario_from_an_installed_package_runs_in_a_suite(tmp_path):
         import numpy as np
         import torch
 
-        from nlbench.data import derived_seed
-        from nlbench.scenario import Experience, Scenario
-        from nlbench.params import Interval
+        from nlbench.data.splits import derived_seed
+        from nlbench.data.scenario import Experience, Scenario
+        from nlbench.core.params import Interval
 
 
         class ToyBlobs(Scenario):

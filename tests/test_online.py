@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from nlbench.config import RunConfig, load_suite
-from nlbench.registry import SCENARIOS, get_method
-from nlbench.runner import execute_run
+from nlbench.core.registry import SCENARIOS, get_method
+from nlbench.run.config import RunConfig, load_suite
+from nlbench.run.runner import execute_run
 
 
 def test_online_splits_each_experience_into_single_pass_sub_experiences():

@@ -7,11 +7,11 @@ import mlflow
 import pytest
 
 from nlbench.cli import ExitCode, main
-from nlbench.config import RunConfig, load_suite
-from nlbench.errors import UsageError
+from nlbench.core.errors import UsageError
+from nlbench.core.registry import SCENARIOS, get_method
 from nlbench.optim import OPTIMIZERS, load_state
-from nlbench.registry import SCENARIOS, get_method
-from nlbench.runner import execute_run
+from nlbench.run.config import RunConfig, load_suite
+from nlbench.run.runner import execute_run
 
 STRATEGIES = ["delta-momentum", "deep-momentum", "dgd", "muon", "m3", "context-steered", "meta-opt"]
 
@@ -78,10 +78,10 @@ def test_optimizer_key_works_with_nested_strategies_and_is_logged(tracking_uri, 
 
 @pytest.mark.parametrize(("policy", "resets"), [("keep", 0), ("reset", 4)])
 def test_memory_policy_resets_at_each_new_experience(monkeypatch, policy, resets):
-    import nlbench.method
+    import nlbench.methods.base
 
     calls = []
-    monkeypatch.setattr(nlbench.method, "reset_memory", lambda opt: calls.append(type(opt).__name__))
+    monkeypatch.setattr(nlbench.methods.base, "reset_memory", lambda opt: calls.append(type(opt).__name__))
     hp = get_method("muon").resolve({"epochs": 1, "optimizer_memory": policy})
     result = execute_run(RunConfig("t", "split-digits", "split-digits", {"n_experiences": 5}, "muon", "muon", hp, 0))
     assert result.ok, result.error

@@ -3,11 +3,11 @@
 import numpy as np
 import torch
 
-from nlbench.config import RunConfig
-from nlbench.method import Learner
-from nlbench.protocol import run_protocol
-from nlbench.registry import SCENARIOS
-from nlbench.runner import execute_run
+from nlbench.core.registry import SCENARIOS
+from nlbench.methods.base import Learner
+from nlbench.run.config import RunConfig
+from nlbench.run.protocol import run_protocol
+from nlbench.run.runner import execute_run
 
 
 class LookupLearner(Learner):
@@ -41,7 +41,7 @@ def test_protocol_evaluates_before_training_and_after_each_experience():
 
 
 def tiny_config(method="naive", seed=0, **hp):
-    from nlbench.registry import get_method
+    from nlbench.core.registry import get_method
 
     hparams = get_method(method).resolve({"epochs": 1, "hidden_sizes": [32], **hp})
     return RunConfig("test", "split-digits", "split-digits", {"n_experiences": 2}, method, method,

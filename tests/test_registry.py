@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-import nlbench.registry as registry_mod
-from nlbench.errors import UnknownNameError, UsageError
-from nlbench.registry import SCENARIOS, Registry, get_method, method_names
+import nlbench.core.registry as registry_mod
+from nlbench.core.errors import UnknownNameError, UsageError
+from nlbench.core.registry import SCENARIOS, Registry, get_method, method_names
 
 
 def test_builtin_names_are_registered():

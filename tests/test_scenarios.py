@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from nlbench.registry import SCENARIOS
+from nlbench.core.registry import SCENARIOS
 
 
 def build(name, seed=0, **options):

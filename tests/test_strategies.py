@@ -7,9 +7,9 @@ import mlflow
 import pytest
 
 from nlbench.cli import ExitCode, main
-from nlbench.config import load_suite
-from nlbench.errors import UsageError
-from nlbench.registry import STRATEGIES, get_method, method_names
+from nlbench.core.errors import UsageError
+from nlbench.core.registry import STRATEGIES, get_method, method_names
+from nlbench.run.config import load_suite
 
 NESTED = ["cms", "hope", "titans"]
 

@@ -5,7 +5,7 @@ import math
 import torch
 from mlflow.tracking import MlflowClient
 
-from nlbench.tracking import (
+from nlbench.results.tracking import (
     DEFAULT_TRACKING_URI,
     MetricBuffer,
     Tracker,

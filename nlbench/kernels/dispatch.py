@@ -14,7 +14,7 @@ import os
 
 import torch
 
-from nlbench.errors import UsageError
+from nlbench.core.errors import UsageError
 from nlbench.kernels.reference import delta_rule_reference
 
 BACKENDS = ("auto", "reference", "numba", "triton")

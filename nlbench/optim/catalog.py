@@ -16,13 +16,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from nlbench.errors import UsageError
+from nlbench.core.errors import UsageError
+from nlbench.core.params import Boolean, Interval, NumberList, Options, validate_params
 from nlbench.optim.context import PRECONDITIONERS, ContextSteered
 from nlbench.optim.dgd import DGD
 from nlbench.optim.meta import MetaOptimizer
 from nlbench.optim.momentum import OUTPUTS, DeepMomentum, DeltaMomentum
 from nlbench.optim.muon import M3, Muon
-from nlbench.params import Boolean, Interval, NumberList, Options, validate_params
 
 # What happens to the optimizer's memory (momentum, moments, controller) when a new experience starts.
 MEMORY_POLICIES = ("keep", "reset")

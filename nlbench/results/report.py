@@ -1,5 +1,5 @@
 """`nlbench leaderboard`: read a suite's runs from MLflow, write the leaderboard tables and plots, and log them
-to the suite's latest parent run. The statistics are in `nlbench.leaderboard`."""
+to the suite's latest parent run. The statistics are in `nlbench.results.leaderboard`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nlbench.leaderboard import display_table, flat_table, leaderboard, markdown, runs_frame
-from nlbench.tracking import read_matrix, run_filter
+from nlbench.results.leaderboard import display_table, flat_table, leaderboard, markdown, runs_frame
+from nlbench.results.tracking import read_matrix, run_filter
 
 
 def search(tracking_uri: str, experiment: str, scenario: str | None = None, method: str | None = None,
@@ -21,7 +21,7 @@ def search(tracking_uri: str, experiment: str, scenario: str | None = None, meth
     """Child runs of one experiment, filtered in MLflow (kind, scenario, method, family, tags, start date)."""
     import mlflow
 
-    from nlbench.errors import UsageError
+    from nlbench.core.errors import UsageError
 
     mlflow.set_tracking_uri(tracking_uri)
     if mlflow.get_experiment_by_name(experiment) is None:
@@ -61,7 +61,7 @@ def write_plots(tables: dict[str, pd.DataFrame], matrices: dict[tuple[str, str],
                 frame: pd.DataFrame, out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
-    from nlbench.plots import accuracy_matrix_heatmap, bar_with_ci, stream_lines, tradeoff_scatter
+    from nlbench.results.plots import accuracy_matrix_heatmap, bar_with_ci, stream_lines, tradeoff_scatter
 
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -108,7 +108,7 @@ def header_lines(suite: str, command: str, runs: pd.DataFrame) -> list[str]:
 def build_report(tracking_uri: str, suite: str, out: Path, command: str, experiment: str | None = None,
                  rank_by: str = "acc", reference: str = "naive", **filters: str | None) -> tuple[str, list[Path]]:
     """Write LEADERBOARD.md, leaderboard.csv and plots/ under `out`; return the terminal text and the paths."""
-    from nlbench.errors import UsageError
+    from nlbench.core.errors import UsageError
 
     experiment = experiment or f"nlbench-{suite}"
     runs = search(tracking_uri, experiment, **filters)

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nlbench.leaderboard import markdown_table
-from nlbench.summary import mean_std
+from nlbench.results.leaderboard import markdown_table
+from nlbench.results.summary import mean_std
 
 
 def model_table(results: Sequence[Any]) -> pd.DataFrame:
@@ -86,7 +86,7 @@ def confusion_plot(results: Sequence[Any], path: Path, title: str) -> None:
 
 
 def duplicate_lines(scenario: Any, seeds: Sequence[int]) -> list[str]:
-    from nlbench.duplicates import duplicate_report
+    from nlbench.data.duplicates import duplicate_report
 
     lines = []
     for seed in seeds:
@@ -99,7 +99,7 @@ def duplicate_lines(scenario: Any, seeds: Sequence[int]) -> list[str]:
 
 def write_model_table(suite: Any, results: Sequence[Any], out: Path, environment: dict[str, str]) -> list[Path]:
     """`<scenario>.md`, `.csv`, `_roc.png` and `_confusion.png` under `out`, one set per scenario of the suite."""
-    from nlbench.registry import SCENARIOS
+    from nlbench.core.registry import SCENARIOS
 
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []

@@ -9,13 +9,13 @@ from typing import Any
 
 from torch import nn
 
-from nlbench.errors import UsageError
-from nlbench.method import TRAIN_CONSTRAINTS, TRAIN_DEFAULTS, AvalancheMethod, end_of_experience
+from nlbench.core.errors import UsageError
+from nlbench.core.params import Boolean, Interval, IntList, Options, PositiveList
+from nlbench.data.scenario import ScenarioInfo
+from nlbench.methods.base import TRAIN_CONSTRAINTS, TRAIN_DEFAULTS, AvalancheMethod, end_of_experience
 from nlbench.nn.cms import CMS_VARIANTS, LevelSpec, check_periods
 from nlbench.nn.titans import GRAD_MODES, MEMORY_LOSSES, check_memory
 from nlbench.optim import PARTIAL_CHUNK, LevelScheduledOptimizer, build_optimizer, model_levels
-from nlbench.params import Boolean, Interval, IntList, Options, PositiveList
-from nlbench.scenario import ScenarioInfo
 
 # The MLP's `hidden_sizes` does not apply: each Nested Learning model has its own width knobs (`dim`, ...).
 _TRAIN_DEFAULTS = {k: v for k, v in TRAIN_DEFAULTS.items() if k != "hidden_sizes"}
@@ -123,7 +123,7 @@ class NestedMethod(AvalancheMethod):
         """The plain torch model (before the task-label wrapper)."""
 
     def build_model(self, hp: Mapping[str, Any], info: ScenarioInfo) -> nn.Module:
-        from nlbench.models import build_classifier
+        from nlbench.methods.models import build_classifier
 
         return build_classifier(self.build_net(hp, info), info)
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nlbench.errors import UsageError, closest
+from nlbench.core.errors import UsageError, closest
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def environment_tags(device: str) -> dict[str, str]:
     import torch
 
     import nlbench
-    from nlbench.resources import machine_description
+    from nlbench.run.resources import machine_description
 
     tags = {"nlbench_version": nlbench.__version__, "torch_version": torch.__version__,
             "avalanche_version": getattr(avalanche, "__version__", "unknown"), "device": device,
@@ -85,7 +85,7 @@ def run_filter(extra: Mapping[str, str] | None = None, **tags: str | None) -> st
 
 def parse_tag_filters(pairs: list[str] | None) -> dict[str, str]:
     """`--tag KEY=VALUE` arguments as a dict, with a usage error naming a malformed one."""
-    from nlbench.errors import UsageError
+    from nlbench.core.errors import UsageError
 
     tags = {}
     for pair in pairs or []:
@@ -199,7 +199,7 @@ class Tracker:
 
     def log_artifacts(self, run_id: str, R: np.ndarray, b: np.ndarray, config: Mapping[str, Any],
                       title: str) -> None:
-        from nlbench.plots import accuracy_matrix_heatmap
+        from nlbench.results.plots import accuracy_matrix_heatmap
 
         header = "after_exp," + ",".join(f"exp{j}" for j in range(len(b)))
         rows = ["init," + ",".join(f"{v:.6f}" for v in b)]

@@ -6,8 +6,8 @@ from typing import Any
 
 import pandas as pd
 
-from nlbench.errors import UsageError
-from nlbench.tracking import read_matrix
+from nlbench.core.errors import UsageError
+from nlbench.results.tracking import read_matrix
 
 
 def get_run(client: Any, run_id: str) -> Any:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
-from nlbench.errors import UnknownNameError, UsageError
+from nlbench.core.errors import UnknownNameError, UsageError
 
 T = TypeVar("T")
 

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from nlbench.data import derived_seed
-from nlbench.errors import UsageError
-from nlbench.params import Boolean, Interval, IntList
-from nlbench.scenario import Experience, Scenario
+from nlbench.core.errors import UsageError
+from nlbench.core.params import Boolean, Interval, IntList
+from nlbench.data.scenario import Experience, Scenario
+from nlbench.data.splits import derived_seed
 
 Split = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 

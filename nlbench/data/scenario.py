@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from nlbench.params import validate_params
+from nlbench.core.params import validate_params
 
 SETTINGS = ("class-incremental", "domain-incremental", "task-incremental")
 

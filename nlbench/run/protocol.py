@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from nlbench.method import Learner
-from nlbench.metrics import binary_scores
-from nlbench.scenario import Experience, ScenarioData
+from nlbench.data.scenario import Experience, ScenarioData
+from nlbench.methods.base import Learner
+from nlbench.run.metrics import binary_scores
 
 BINARY_METRICS = ("bacc", "auc")
 

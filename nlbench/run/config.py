@@ -16,14 +16,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from nlbench.errors import UnknownNameError, UsageError, closest
-from nlbench.method import TRAIN_CONSTRAINTS
-from nlbench.params import validate_params
-from nlbench.registry import SCENARIOS, get_method, method_names
+from nlbench.core.errors import UnknownNameError, UsageError, closest
+from nlbench.core.params import validate_params
+from nlbench.core.registry import SCENARIOS, get_method, method_names
+from nlbench.methods.base import TRAIN_CONSTRAINTS
 
 SUITE_KEYS = ("name", "description", "seeds", "device", "experiment", "scenarios", "methods",
               "train", "scenario", "method", "report")
-REPORTS = ("model-table",)  # written after the suite by `nlbench run` (see nlbench.model_table)
+REPORTS = ("model-table",)  # written after the suite by `nlbench run` (see nlbench.results.model_table)
 
 
 @dataclass(frozen=True)

@@ -26,15 +26,15 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from nlbench.config import RunConfig, Suite
+from nlbench.core.registry import SCENARIOS, get_method
+from nlbench.data.scenario import ScenarioData
 from nlbench.kernels.dispatch import ENV as KERNEL_ENV
-from nlbench.models import input_features, trainable_params
+from nlbench.methods.models import input_features, trainable_params
 from nlbench.nn import MLP
 from nlbench.optim import build_optimizer
-from nlbench.registry import SCENARIOS, get_method
-from nlbench.resources import machine_description
-from nlbench.runner import execute_run, run_suite, seed_everything
-from nlbench.scenario import ScenarioData
+from nlbench.run.config import RunConfig, Suite
+from nlbench.run.resources import machine_description
+from nlbench.run.runner import execute_run, run_suite, seed_everything
 
 
 def plain_torch_naive(data: ScenarioData, hp: dict, seed: int) -> np.ndarray:

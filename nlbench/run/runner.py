@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from nlbench.config import RunConfig, Suite
-from nlbench.errors import UsageError
-from nlbench.metrics import summarize
-from nlbench.protocol import run_protocol
-from nlbench.registry import SCENARIOS, get_method
-from nlbench.resources import PeakMemory
+from nlbench.core.errors import UsageError
+from nlbench.core.registry import SCENARIOS, get_method
+from nlbench.run.config import RunConfig, Suite
+from nlbench.run.metrics import summarize
+from nlbench.run.protocol import run_protocol
+from nlbench.run.resources import PeakMemory
 
 
 @dataclass
@@ -98,7 +98,7 @@ def execute_run(config: RunConfig, loggers: Sequence[Any] = (),
 
 def track_run(tracker: Any, parent_id: str, config: RunConfig, env_tags: dict[str, str]) -> RunResult:
     """One child run in MLflow around `execute_run`."""
-    from nlbench.tracking import MetricBuffer, mlflow_logger
+    from nlbench.results.tracking import MetricBuffer, mlflow_logger
 
     method_cls = get_method(config.method_name)
     scenario = SCENARIOS.get(config.scenario_name)(**config.scenario_options)
@@ -155,7 +155,7 @@ def run_suite(suite: Suite, configs: list[RunConfig], tracking_uri: str, progres
     """Run every config under one parent MLflow run, with a progress bar (done/total, current run, ETA)."""
     from tqdm.auto import tqdm
 
-    from nlbench.tracking import Tracker, environment_tags
+    from nlbench.results.tracking import Tracker, environment_tags
 
     t0 = time.perf_counter()
     tracker = Tracker(tracking_uri, suite.experiment_name)

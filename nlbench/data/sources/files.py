@@ -13,7 +13,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from nlbench.errors import UsageError
+from nlbench.core.errors import UsageError
 
 log = logging.getLogger("nlbench.data")
 

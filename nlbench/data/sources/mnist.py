@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nlbench.datasets.files import (
+from nlbench.core.params import Interval
+from nlbench.data.scenario import Experience, Stream
+from nlbench.data.sources.files import (
     DATA_ENV,
     DataUnavailableError,
     cache_dir,
@@ -34,8 +36,6 @@ from nlbench.datasets.files import (
     log,
     user_data_dir,
 )
-from nlbench.params import Interval
-from nlbench.scenario import Experience, Stream
 
 IDX = {  # file -> (SHA-256 of the .gz, what it holds)
     "train-images-idx3-ubyte": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", "x_train"),
@@ -210,8 +210,8 @@ def domain_experiences(options: dict, seed: int, n: int,
     Each experience draws its own training subsample. The test images are one subsample shared by every
     experience, so the columns of the accuracy matrix are comparable.
     """
-    from nlbench.data import derived_seed
-    from nlbench.streams import subsample
+    from nlbench.data.splits import derived_seed
+    from nlbench.data.streams import subsample
 
     (x_tr, y_tr, x_te, y_te), _ = mnist_images()
     te = subsample(y_te, options["test_subsample"], derived_seed(seed, 100))

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from enum import IntEnum
 from typing import Any
 
-from nlbench.errors import NlbenchError, UsageError
+from nlbench.core.errors import NlbenchError, UsageError
 
 
 class ExitCode(IntEnum):
@@ -149,7 +149,7 @@ class _StderrHandler(logging.StreamHandler):
 
 def _use_data_dir(args: argparse.Namespace) -> None:
     """`--data-dir` for this process and any worker it starts; data resolution steps printed to stderr."""
-    from nlbench.datasets.files import DATA_ENV
+    from nlbench.data.sources.files import DATA_ENV
 
     if args.data_dir:
         os.environ[DATA_ENV] = args.data_dir
@@ -180,7 +180,7 @@ def _scenario_options(pairs: Sequence[str]) -> dict[str, Any]:
 def cmd_new(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from nlbench.scaffold import new_scenario
+    from nlbench.cli.new import new_scenario
 
     for path in new_scenario(args.name, Path(args.dir)):
         print(f"wrote {path}")
@@ -190,8 +190,8 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
-    from nlbench.duplicates import duplicate_report, format_report
-    from nlbench.registry import SCENARIOS
+    from nlbench.core.registry import SCENARIOS
+    from nlbench.data.duplicates import duplicate_report, format_report
 
     _use_data_dir(args)
     if args.seed < 0:
@@ -211,7 +211,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 def apply_subsample(configs: Sequence[Any], n: int) -> None:
     """`--subsample N` into the options of every run whose scenario takes a 'subsample' option."""
-    from nlbench.registry import SCENARIOS
+    from nlbench.core.registry import SCENARIOS
 
     if n < 1:
         raise UsageError(f"--subsample must be an int >= 1. Got {n} instead.")
@@ -224,10 +224,10 @@ def apply_subsample(configs: Sequence[Any], n: int) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from nlbench.config import DEVICES, is_valid_device, load_suite
-    from nlbench.runner import check_data, run_suite
-    from nlbench.summary import format_summary, results_frame
-    from nlbench.tracking import resolve_tracking_uri
+    from nlbench.results.summary import format_summary, results_frame
+    from nlbench.results.tracking import resolve_tracking_uri
+    from nlbench.run.config import DEVICES, is_valid_device, load_suite
+    from nlbench.run.runner import check_data, run_suite
 
     suite = load_suite(args.suite)
     if args.experiment:
@@ -252,8 +252,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if suite.report == "model-table":
         from pathlib import Path
 
-        from nlbench.model_table import write_model_table
-        from nlbench.tracking import environment_tags
+        from nlbench.results.model_table import write_model_table
+        from nlbench.results.tracking import environment_tags
 
         written = write_model_table(suite, outcome.results, Path(args.report_dir), environment_tags(suite.device))
         print(f"\nModel table: {', '.join(str(p) for p in written) or 'nothing (no binary scenario finished)'}")
@@ -268,8 +268,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from nlbench.config import builtin_suites, load_suite
-    from nlbench.registry import BASELINES, SCENARIOS, STRATEGIES
+    from nlbench.core.registry import BASELINES, SCENARIOS, STRATEGIES
+    from nlbench.run.config import builtin_suites, load_suite
 
     def show(title: str, registry: object) -> None:
         print(f"{title}:")
@@ -305,7 +305,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     import mlflow
     import pandas as pd
 
-    from nlbench.tracking import parse_tag_filters, resolve_tracking_uri, run_filter
+    from nlbench.results.tracking import parse_tag_filters, resolve_tracking_uri, run_filter
 
     uri = resolve_tracking_uri(args.tracking_uri)
     mlflow.set_tracking_uri(uri)
@@ -332,7 +332,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from nlbench.tracking import resolve_tracking_uri
+    from nlbench.results.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(args.tracking_uri)
     if uri.startswith(("http://", "https://")):
@@ -347,20 +347,20 @@ def cmd_ui(args: argparse.Namespace) -> int:
 def _client(args: argparse.Namespace) -> Any:
     from mlflow.tracking import MlflowClient
 
-    from nlbench.tracking import resolve_tracking_uri
+    from nlbench.results.tracking import resolve_tracking_uri
 
     return MlflowClient(resolve_tracking_uri(args.tracking_uri))
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from nlbench.inspection import show
+    from nlbench.results.inspection import show
 
     print(show(_client(args), args.run_id))
     return ExitCode.OK
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from nlbench.inspection import compare
+    from nlbench.results.inspection import compare
 
     print(compare(_client(args), args.run_a, args.run_b))
     return ExitCode.OK
@@ -369,8 +369,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from nlbench.report import build_report
-    from nlbench.tracking import parse_tag_filters, resolve_tracking_uri
+    from nlbench.results.report import build_report
+    from nlbench.results.tracking import parse_tag_filters, resolve_tracking_uri
 
     uri = resolve_tracking_uri(args.tracking_uri)
     tags = parse_tag_filters(args.tag)

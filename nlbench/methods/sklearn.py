@@ -21,10 +21,10 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from nlbench.errors import UsageError
-from nlbench.method import Learner, Method
-from nlbench.params import Boolean, Interval, Options
-from nlbench.scenario import ScenarioData
+from nlbench.core.errors import UsageError
+from nlbench.core.params import Boolean, Interval, Options
+from nlbench.data.scenario import ScenarioData
+from nlbench.methods.base import Learner, Method
 
 REGIMES = ("incremental", "cumulative")
 

@@ -9,7 +9,7 @@ import torch
 from avalanche.models import MultiTaskModule
 from torch import nn
 
-from nlbench.scenario import ScenarioInfo
+from nlbench.data.scenario import ScenarioInfo
 
 MASKED_LOGIT = -1e9  # finite, so LwF's softmax-times-log stays NaN-free
 

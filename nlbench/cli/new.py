@@ -7,14 +7,14 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from nlbench.errors import UsageError
+from nlbench.core.errors import UsageError
 
 NAME_RE = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 
 
 def new_scenario(name: str, root: Path) -> list[Path]:
     """Write `scenarios/<name>.py` and `tests/test_scenario_<name>.py` under `root`; never overwrite."""
-    from nlbench.registry import SCENARIOS
+    from nlbench.core.registry import SCENARIOS
 
     if not NAME_RE.fullmatch(name):
         raise UsageError(f"scenario name must be kebab-case (lower-case letters, digits and single dashes, "

@@ -1,0 +1,1 @@
+"""Where data comes from: bundled (digits) or external (heart disease, MNIST), located, checksummed, cached."""

@@ -1,1 +1,0 @@
-"""External datasets: located, checksummed and read (heart disease; later MNIST)."""

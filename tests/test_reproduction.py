@@ -1,0 +1,49 @@
+"""Published numbers stay put: the same seeds give the same accuracy matrices as the code that made results/.
+
+`tests/golden/matrices.json` holds R, b, the binary-score matrices, the parameter count and the final metrics of
+37 small runs: every registered method on 2-experience split-digits, plus the CMS variants, HOPE on the delta-rule
+kernel, task-incremental, online, optimizer reset, Adam, and the heart scenarios. They were written by the code
+that produced the published tables, before the package was reorganised (issue 14). A change that is meant to move
+numbers regenerates them (`python tests/golden/regenerate.py`) and the published tables with them.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from nlbench.core.registry import SCENARIOS, get_method
+from nlbench.run.config import RunConfig
+from nlbench.run.runner import execute_run
+
+GOLDEN = json.loads((Path(__file__).parent / "golden" / "matrices.json").read_text())
+
+
+def case_id(case: dict) -> str:
+    extra = ",".join(f"{k}={v}" for k, v in {**case["options"], **case["overrides"]}.items())
+    return f"{case['scenario']}/{case['method']}/seed{case['seed']}[{extra}]"
+
+
+def same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, abs=1e-12)
+
+
+@pytest.mark.parametrize("case", GOLDEN, ids=case_id)
+def test_same_seed_same_numbers_as_the_published_code(case, monkeypatch):
+    if case["scenario"].startswith("heart"):
+        from conftest import SHARED, require_shared
+
+        from nlbench.data.sources.files import DATA_ENV
+
+        require_shared()
+        monkeypatch.setenv(DATA_ENV, str(SHARED / "data" / "heart"))
+    hp = get_method(case["method"]).resolve(case["overrides"])
+    options = SCENARIOS.get(case["scenario"])(**case["options"]).options
+    result = execute_run(RunConfig("golden", case["scenario"], case["scenario"], options, case["method"],
+                                   case["method"], hp, case["seed"], "cpu"))
+    assert result.ok, result.traceback
+    expected = {k: case[k] for k in ("R", "b", "extra", "n_params", "learned_params")}
+    assert {k: getattr(result, k) for k in expected} == expected
+    assert set(result.summary) == set(case["summary"])
+    assert all(same(result.summary[k], v) for k, v in case["summary"].items()), result.summary
