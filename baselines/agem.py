@@ -3,10 +3,10 @@
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.core.params import Interval
+from nlbench.core.params import COUNT, Param
 from nlbench.core.registry import register_baseline
 from nlbench.data.scenario import ScenarioInfo
-from nlbench.methods.base import AvalancheMethod
+from nlbench.methods.avalanche import AvalancheMethod
 
 
 @register_baseline
@@ -14,10 +14,9 @@ class AGEM(AvalancheMethod):
     """Projects each gradient so the average loss on a memory sample of past experiences does not rise."""
 
     NAME = "agem"
-    DEFAULTS = {"patterns_per_exp": 50, "sample_size": 64}
-    _parameter_constraints = {
-        "patterns_per_exp": Interval(int, 1, None),
-        "sample_size": Interval(int, 1, None),
+    PARAMS = {
+        "patterns_per_exp": Param(50, COUNT, "memory samples kept per past experience"),
+        "sample_size": Param(64, COUNT, "memory samples drawn per step for the reference gradient"),
     }
 
     def plugins(self, hp: Mapping[str, Any], info: ScenarioInfo) -> list[Any]:

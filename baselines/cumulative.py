@@ -3,7 +3,7 @@
 from typing import Any
 
 from nlbench.core.registry import register_baseline
-from nlbench.methods.base import AvalancheMethod
+from nlbench.methods.avalanche import AvalancheMethod
 
 
 @register_baseline

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.core.params import Interval
+from nlbench.core.params import Interval, Param
 from nlbench.core.registry import register_baseline
 from nlbench.methods.sklearn import SklearnMethod
 
@@ -13,8 +13,7 @@ class DecisionTree(SklearnMethod):
     """A single CART decision tree."""
 
     NAME = "decision-tree"
-    DEFAULTS = {"max_depth": 0}
-    _parameter_constraints = {"max_depth": Interval(int, 0, None)}
+    PARAMS = {"max_depth": Param(0, Interval(int, 0, None), "maximum depth (0: unlimited)")}
     GRID = {"max_depth": [0, 3, 5, 10]}
 
     def make_estimator(self, hp: Mapping[str, Any], seed: int) -> Any:

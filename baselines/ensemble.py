@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.core.params import Interval
+from nlbench.core.params import COUNT, POSITIVE, Param
 from nlbench.core.registry import register_baseline
 from nlbench.methods.sklearn import SklearnMethod
 
@@ -13,9 +13,9 @@ class Ensemble(SklearnMethod):
     """Soft vote (averaged probabilities) of k-NN (k = 9), RBF SVM and a 100-tree random forest."""
 
     NAME = "ensemble"
-    DEFAULTS = {"n_neighbors": 9, "C": 1.0, "n_estimators": 100}
-    _parameter_constraints = {"n_neighbors": Interval(int, 1, None), "C": Interval(float, 0.0, None, closed="neither"),
-                              "n_estimators": Interval(int, 1, None)}
+    PARAMS = {"n_neighbors": Param(9, COUNT, "k of the k-NN member"),
+              "C": Param(1.0, POSITIVE, "inverse regularisation of the SVM member"),
+              "n_estimators": Param(100, COUNT, "trees of the random-forest member")}
 
     def make_estimator(self, hp: Mapping[str, Any], seed: int) -> Any:
         from sklearn.ensemble import RandomForestClassifier, VotingClassifier

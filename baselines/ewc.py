@@ -3,10 +3,10 @@
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.core.params import Interval, Options
+from nlbench.core.params import NON_NEGATIVE, Interval, Options, Param
 from nlbench.core.registry import register_baseline
 from nlbench.data.scenario import ScenarioInfo
-from nlbench.methods.base import AvalancheMethod
+from nlbench.methods.avalanche import AvalancheMethod
 
 
 @register_baseline
@@ -14,11 +14,11 @@ class EWC(AvalancheMethod):
     """Quadratic penalty on parameters weighted by their Fisher information from earlier experiences."""
 
     NAME = "ewc"
-    DEFAULTS = {"ewc_lambda": 100.0, "ewc_mode": "separate", "decay_factor": 0.9}
-    _parameter_constraints = {
-        "ewc_lambda": Interval(float, 0.0, None),
-        "ewc_mode": Options(("separate", "online")),
-        "decay_factor": Interval(float, 0.0, 1.0),  # used by the online mode only
+    PARAMS = {
+        "ewc_lambda": Param(100.0, NON_NEGATIVE, "weight of the Fisher penalty"),
+        "ewc_mode": Param("separate", Options(("separate", "online")), "one penalty per past experience, or one "
+                                                                       "running penalty (online EWC)"),
+        "decay_factor": Param(0.9, Interval(float, 0.0, 1.0), "decay of the running Fisher (online mode only)"),
     }
 
     def plugins(self, hp: Mapping[str, Any], info: ScenarioInfo) -> list[Any]:

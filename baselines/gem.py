@@ -3,10 +3,10 @@
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.core.params import Interval
+from nlbench.core.params import COUNT, NON_NEGATIVE, Param
 from nlbench.core.registry import register_baseline
 from nlbench.data.scenario import ScenarioInfo
-from nlbench.methods.base import AvalancheMethod
+from nlbench.methods.avalanche import AvalancheMethod
 
 
 @register_baseline
@@ -14,10 +14,9 @@ class GEM(AvalancheMethod):
     """Solves a QP per step so the loss on each past experience's memory does not increase."""
 
     NAME = "gem"
-    DEFAULTS = {"patterns_per_exp": 50, "memory_strength": 0.5}
-    _parameter_constraints = {
-        "patterns_per_exp": Interval(int, 1, None),
-        "memory_strength": Interval(float, 0.0, None),
+    PARAMS = {
+        "patterns_per_exp": Param(50, COUNT, "memory samples kept per past experience"),
+        "memory_strength": Param(0.5, NON_NEGATIVE, "margin added to the projected gradient (gamma)"),
     }
 
     def plugins(self, hp: Mapping[str, Any], info: ScenarioInfo) -> list[Any]:

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.core.params import Interval
+from nlbench.core.params import COUNT, Param
 from nlbench.core.registry import register_baseline
 from nlbench.methods.sklearn import SklearnMethod
 
@@ -13,8 +13,7 @@ class KNN(SklearnMethod):
     """k-nearest neighbours (k = 9): refit on the data of the regime; no partial_fit."""
 
     NAME = "knn"
-    DEFAULTS = {"n_neighbors": 9}
-    _parameter_constraints = {"n_neighbors": Interval(int, 1, None)}
+    PARAMS = {"n_neighbors": Param(9, COUNT, "k, the neighbours that vote")}
     GRID = {"n_neighbors": [3, 5, 9, 15]}
 
     def make_estimator(self, hp: Mapping[str, Any], seed: int) -> Any:

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.core.params import Interval
+from nlbench.core.params import POSITIVE, Param
 from nlbench.core.registry import register_baseline
 from nlbench.methods.sklearn import SklearnMethod
 
@@ -13,8 +13,7 @@ class LogReg(SklearnMethod):
     """L2-regularised multinomial logistic regression."""
 
     NAME = "logreg"
-    DEFAULTS = {"C": 1.0}
-    _parameter_constraints = {"C": Interval(float, 0.0, None, closed="neither")}
+    PARAMS = {"C": Param(1.0, POSITIVE, "inverse L2 regularisation strength")}
     GRID = {"C": [0.01, 0.1, 1.0, 10.0]}
 
     def make_estimator(self, hp: Mapping[str, Any], seed: int) -> Any:

@@ -3,10 +3,10 @@
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.core.params import Interval
+from nlbench.core.params import NON_NEGATIVE, POSITIVE, Param
 from nlbench.core.registry import register_baseline
 from nlbench.data.scenario import ScenarioInfo
-from nlbench.methods.base import AvalancheMethod
+from nlbench.methods.avalanche import AvalancheMethod
 
 
 @register_baseline
@@ -14,10 +14,9 @@ class LwF(AvalancheMethod):
     """Distils the previous model's outputs on current data into the new model."""
 
     NAME = "lwf"
-    DEFAULTS = {"lwf_alpha": 1.0, "temperature": 2.0}
-    _parameter_constraints = {
-        "lwf_alpha": Interval(float, 0.0, None),
-        "temperature": Interval(float, 0.0, None, closed="neither"),
+    PARAMS = {
+        "lwf_alpha": Param(1.0, NON_NEGATIVE, "weight of the distillation loss"),
+        "temperature": Param(2.0, POSITIVE, "softmax temperature of the distillation"),
     }
 
     def plugins(self, hp: Mapping[str, Any], info: ScenarioInfo) -> list[Any]:

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.core.params import Interval, IntList
+from nlbench.core.params import COUNT, NON_NEGATIVE, POSITIVE, IntList, Param
 from nlbench.core.registry import register_baseline
 from nlbench.methods.sklearn import SklearnMethod
 
@@ -13,10 +13,10 @@ class MLPSklearn(SklearnMethod):
     """scikit-learn's MLP, hidden layers [128, 128], batch 32 (partial_fit: one epoch per pass)."""
 
     NAME = "mlp-sklearn"
-    DEFAULTS = {"hidden_sizes": [128, 128], "alpha": 1e-4, "learning_rate_init": 1e-3, "batch_size": 32}
-    _parameter_constraints = {"hidden_sizes": IntList(), "alpha": Interval(float, 0.0, None),
-                              "learning_rate_init": Interval(float, 0.0, None, closed="neither"),
-                              "batch_size": Interval(int, 1, None)}
+    PARAMS = {"hidden_sizes": Param([128, 128], IntList(), "hidden layer widths"),
+              "alpha": Param(1e-4, NON_NEGATIVE, "L2 penalty"),
+              "learning_rate_init": Param(1e-3, POSITIVE, "Adam's learning rate"),
+              "batch_size": Param(32, COUNT, "minibatch size")}
     GRID = {"alpha": [1e-4, 1e-3, 1e-2]}
 
     def make_estimator(self, hp: Mapping[str, Any], seed: int) -> Any:

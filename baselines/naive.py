@@ -1,7 +1,7 @@
 """Naive fine-tuning: the lower bound every CL method must beat."""
 
 from nlbench.core.registry import register_baseline
-from nlbench.methods.base import AvalancheMethod
+from nlbench.methods.avalanche import AvalancheMethod
 
 
 @register_baseline

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.core.params import Interval
+from nlbench.core.params import POSITIVE, Param
 from nlbench.core.registry import register_baseline
 from nlbench.methods.sklearn import SklearnMethod
 
@@ -13,8 +13,7 @@ class NaiveBayes(SklearnMethod):
     """Gaussian naive Bayes (partial_fit: learns experience by experience)."""
 
     NAME = "naive-bayes"
-    DEFAULTS = {"var_smoothing": 1e-9}
-    _parameter_constraints = {"var_smoothing": Interval(float, 0.0, None, closed="neither")}
+    PARAMS = {"var_smoothing": Param(1e-9, POSITIVE, "share of the largest variance added to every variance")}
     GRID = {"var_smoothing": [1e-9, 1e-6, 1e-3, 1e-1]}
 
     def make_estimator(self, hp: Mapping[str, Any], seed: int) -> Any:

@@ -3,10 +3,10 @@
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.core.params import Interval
+from nlbench.core.params import COUNT, Param
 from nlbench.core.registry import register_baseline
 from nlbench.data.scenario import ScenarioInfo
-from nlbench.methods.base import AvalancheMethod
+from nlbench.methods.avalanche import AvalancheMethod
 
 
 @register_baseline
@@ -14,8 +14,7 @@ class Replay(AvalancheMethod):
     """Rehearses samples from a fixed-size buffer split evenly over past experiences."""
 
     NAME = "replay"
-    DEFAULTS = {"mem_size": 200}
-    _parameter_constraints = {"mem_size": Interval(int, 1, None)}
+    PARAMS = {"mem_size": Param(200, COUNT, "samples in the replay buffer, split evenly over past experiences")}
 
     def plugins(self, hp: Mapping[str, Any], info: ScenarioInfo) -> list[Any]:
         from avalanche.training.plugins import ReplayPlugin

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.core.params import Interval
+from nlbench.core.params import COUNT, Interval, Param
 from nlbench.core.registry import register_baseline
 from nlbench.methods.sklearn import SklearnMethod
 
@@ -13,8 +13,8 @@ class RandomForest(SklearnMethod):
     """Random forest of 100 trees."""
 
     NAME = "rf"
-    DEFAULTS = {"n_estimators": 100, "max_depth": 0}
-    _parameter_constraints = {"n_estimators": Interval(int, 1, None), "max_depth": Interval(int, 0, None)}
+    PARAMS = {"n_estimators": Param(100, COUNT, "trees"),
+              "max_depth": Param(0, Interval(int, 0, None), "maximum depth of a tree (0: unlimited)")}
     GRID = {"n_estimators": [50, 100, 200], "max_depth": [0, 5, 10]}
 
     def make_estimator(self, hp: Mapping[str, Any], seed: int) -> Any:

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.core.params import Interval
+from nlbench.core.params import POSITIVE, Param
 from nlbench.core.registry import register_baseline
 from nlbench.methods.sklearn import SklearnMethod
 
@@ -13,8 +13,7 @@ class SGDLinear(SklearnMethod):
     """Linear model trained by SGD on the log loss (partial_fit: learns experience by experience)."""
 
     NAME = "sgd"
-    DEFAULTS = {"alpha": 1e-4}
-    _parameter_constraints = {"alpha": Interval(float, 0.0, None, closed="neither")}
+    PARAMS = {"alpha": Param(1e-4, POSITIVE, "L2 penalty")}
     GRID = {"alpha": [1e-5, 1e-4, 1e-3]}
 
     def make_estimator(self, hp: Mapping[str, Any], seed: int) -> Any:

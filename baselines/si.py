@@ -10,10 +10,10 @@ the plugin (tests/test_baselines.py checks the importances are non-zero on CPU).
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.core.params import Interval
+from nlbench.core.params import NON_NEGATIVE, POSITIVE, Param
 from nlbench.core.registry import register_baseline
 from nlbench.data.scenario import ScenarioInfo
-from nlbench.methods.base import AvalancheMethod
+from nlbench.methods.avalanche import AvalancheMethod
 
 
 def _copying_extract_weights(model: Any, target: Any, excluded_parameters: Any) -> None:
@@ -35,12 +35,11 @@ class SI(AvalancheMethod):
     """Quadratic penalty weighted by each parameter's path-integral contribution to past loss decrease."""
 
     NAME = "si"
-    # si_eps is the damping xi of Zenke et al.; Avalanche's 1e-7 lets near-zero weight changes blow
-    # the importances up (loss -> -inf on digits), 0.1 is the value of van de Ven et al.'s SI code.
-    DEFAULTS = {"si_lambda": 100.0, "si_eps": 0.1}
-    _parameter_constraints = {
-        "si_lambda": Interval(float, 0.0, None),
-        "si_eps": Interval(float, 0.0, None, closed="neither"),
+    PARAMS = {
+        "si_lambda": Param(100.0, NON_NEGATIVE, "weight of the path-integral penalty"),
+        # xi of Zenke et al.: Avalanche's 1e-7 lets near-zero weight changes blow the importances up (loss -> -inf
+        # on digits); 0.1 is the value of van de Ven et al.'s SI code.
+        "si_eps": Param(0.1, POSITIVE, "damping xi of the importances"),
     }
 
     def plugins(self, hp: Mapping[str, Any], info: ScenarioInfo) -> list[Any]:

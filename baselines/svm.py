@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from nlbench.core.params import Interval, Options
+from nlbench.core.params import POSITIVE, Options, Param
 from nlbench.core.registry import register_baseline
 from nlbench.methods.sklearn import SklearnMethod
 
@@ -13,8 +13,8 @@ class SVM(SklearnMethod):
     """RBF support vector machine with Platt-scaled probabilities."""
 
     NAME = "svm"
-    DEFAULTS = {"C": 1.0, "gamma": "scale"}
-    _parameter_constraints = {"C": Interval(float, 0.0, None, closed="neither"), "gamma": Options(("scale", "auto"))}
+    PARAMS = {"C": Param(1.0, POSITIVE, "inverse regularisation strength"),
+              "gamma": Param("scale", Options(("scale", "auto")), "RBF kernel width rule")}
     GRID = {"C": [0.1, 1.0, 10.0]}
 
     def make_estimator(self, hp: Mapping[str, Any], seed: int) -> Any:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from nlbench.core.params import Interval
+from nlbench.core.params import Interval, Param
 from nlbench.core.registry import register_scenario
 from nlbench.data.scenario import Experience, Scenario
 from nlbench.data.sources.digits import load_digits_scaled
-from nlbench.data.splits import derived_seed, stratified_split
+from nlbench.data.splits import TEST_SIZE, derived_seed, stratified_split
 from nlbench.data.streams import permutation, permute_pixels
 
 
@@ -16,10 +16,9 @@ class PermutedDigits(Scenario):
 
     NAME = "permuted-digits"
     SETTING = "domain-incremental"
-    DEFAULTS = {"n_experiences": 5, "test_size": 0.2}
-    _parameter_constraints = {
-        "n_experiences": Interval(int, 1, 100),
-        "test_size": Interval(float, 0.0, 1.0, closed="neither"),
+    PARAMS = {
+        "n_experiences": Param(5, Interval(int, 1, 100), "permutations (experience 0 is the identity)"),
+        "test_size": TEST_SIZE,
     }
 
     def make_experiences(self, seed: int) -> list[Experience]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from nlbench.core.params import Interval
+from nlbench.core.params import Interval, Param
 from nlbench.core.registry import register_scenario
 from nlbench.data.scenario import Experience, Scenario
-from nlbench.data.sources.mnist import SUBSAMPLE_CONSTRAINTS, SUBSAMPLE_DEFAULTS, MNISTSource, domain_experiences
+from nlbench.data.sources.mnist import SUBSAMPLE_PARAMS, MNISTSource, domain_experiences
 from nlbench.data.streams import permutation, permute_pixels
 
 
@@ -15,9 +15,10 @@ class PermutedMNIST(MNISTSource, Scenario):
 
     NAME = "permuted-mnist"
     SETTING = "domain-incremental"
-    DEFAULTS = {"n_experiences": 10, **SUBSAMPLE_DEFAULTS}
-    _parameter_constraints = {"n_experiences": Interval(int, 1, 100), **SUBSAMPLE_CONSTRAINTS}
+    PARAMS = {"n_experiences": Param(10, Interval(int, 1, 100), "permutations (experience 0 is the identity)"),
+              **SUBSAMPLE_PARAMS}
 
     def make_experiences(self, seed: int) -> list[Experience]:
         return domain_experiences(self.options, seed, self.options["n_experiences"],
-                                  lambda x, i: permute_pixels(x, permutation(28 * 28, seed, i)))
+                                  lambda x, i: permute_pixels(x, permutation(28 * 28, seed, i)),
+                                  self.data_dir)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from nlbench.core.params import Interval, NumberList
+from nlbench.core.params import Interval, NumberList, Param
 from nlbench.core.registry import register_scenario
 from nlbench.data.scenario import Experience, Scenario
-from nlbench.data.sources.mnist import SUBSAMPLE_CONSTRAINTS, SUBSAMPLE_DEFAULTS, MNISTSource, domain_experiences
+from nlbench.data.sources.mnist import SUBSAMPLE_PARAMS, MNISTSource, domain_experiences
 from nlbench.data.streams import rotate
 
 
@@ -15,9 +15,11 @@ class RotatedMNIST(MNISTSource, Scenario):
 
     NAME = "rotated-mnist"
     SETTING = "domain-incremental"
-    DEFAULTS = {"angles": [0.0, 45.0, 90.0, 135.0, 180.0], **SUBSAMPLE_DEFAULTS}
-    _parameter_constraints = {"angles": NumberList(None, Interval(float, -360.0, 360.0)), **SUBSAMPLE_CONSTRAINTS}
+    PARAMS = {"angles": Param([0.0, 45.0, 90.0, 135.0, 180.0], NumberList(None, Interval(float, -360.0, 360.0)),
+                              "rotation of each experience, in degrees"),
+              **SUBSAMPLE_PARAMS}
 
     def make_experiences(self, seed: int) -> list[Experience]:
         angles = self.options["angles"]
-        return domain_experiences(self.options, seed, len(angles), lambda x, i: rotate(x, angles[i]))
+        return domain_experiences(self.options, seed, len(angles), lambda x, i: rotate(x, angles[i]),
+                                  self.data_dir)

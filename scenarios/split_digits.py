@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from nlbench.core.params import Interval
 from nlbench.core.registry import register_scenario
 from nlbench.data.sources.digits import load_digits_scaled
-from nlbench.data.splits import derived_seed, stratified_split
+from nlbench.data.splits import TEST_SIZE, derived_seed, stratified_split
 from nlbench.data.streams import Split, SplitScenario
 
 
@@ -16,9 +15,7 @@ class SplitDigits(SplitScenario):
     """Digits 0-9 in 5 experiences of 2 classes; class-incremental, or task-incremental with task labels."""
 
     NAME = "split-digits"
-    DEFAULTS = {**SplitScenario.SPLIT_DEFAULTS, "test_size": 0.2}
-    _parameter_constraints = {**SplitScenario.SPLIT_CONSTRAINTS,
-                              "test_size": Interval(float, 0.0, 1.0, closed="neither")}
+    PARAMS = {"test_size": TEST_SIZE}
 
     def split(self, classes: np.ndarray, index: int, seed: int) -> Split:
         x, y = load_digits_scaled()

@@ -6,8 +6,7 @@ import numpy as np
 
 from nlbench.core.registry import register_scenario
 from nlbench.data.sources.mnist import (
-    SUBSAMPLE_CONSTRAINTS,
-    SUBSAMPLE_DEFAULTS,
+    SUBSAMPLE_PARAMS,
     MNISTSource,
     mnist_images,
     to_float,
@@ -22,11 +21,10 @@ class SplitMNIST(MNISTSource, SplitScenario):
     """MNIST digits in 5 experiences of 2 classes; class-incremental, or task-incremental with task labels."""
 
     NAME = "split-mnist"
-    DEFAULTS = {**SplitScenario.SPLIT_DEFAULTS, **SUBSAMPLE_DEFAULTS}
-    _parameter_constraints = {**SplitScenario.SPLIT_CONSTRAINTS, **SUBSAMPLE_CONSTRAINTS}
+    PARAMS = SUBSAMPLE_PARAMS
 
     def split(self, classes: np.ndarray, index: int, seed: int) -> Split:
-        (x_tr, y_tr, x_te, y_te), _ = mnist_images()
+        (x_tr, y_tr, x_te, y_te), _ = mnist_images(self.data_dir)
         tr, te = np.flatnonzero(np.isin(y_tr, classes)), np.flatnonzero(np.isin(y_te, classes))
         tr = tr[subsample(y_tr[tr], self.options["subsample"], derived_seed(seed, index))]
         te = te[subsample(y_te[te], self.options["test_subsample"], derived_seed(seed, 100 + index))]

@@ -7,14 +7,7 @@ from torch import nn
 
 from nlbench.core.registry import register_strategy
 from nlbench.data.scenario import ScenarioInfo
-from nlbench.methods.nested import (
-    TITANS_CONSTRAINTS,
-    TITANS_DEFAULTS,
-    NestedMethod,
-    check_titans,
-    cms_options,
-    titans_options,
-)
+from nlbench.methods.nested import TITANS_PARAMS, NestedMethod, cms_options, titans_options
 from nlbench.nn.hope import HOPEClassifier
 
 
@@ -30,13 +23,7 @@ class HOPE(NestedMethod):
     """
 
     NAME = "hope"
-    DEFAULTS = dict(TITANS_DEFAULTS)
-    _parameter_constraints = dict(TITANS_CONSTRAINTS)
-
-    @classmethod
-    def check_hp(cls, hp: Mapping[str, Any], where: str) -> None:
-        check_titans(hp, cls.NAME, where)
-        super().check_hp(hp, where)
+    PARAMS = TITANS_PARAMS
 
     def cms(self, hp: Mapping[str, Any]) -> dict[str, Any] | None:
         return cms_options(hp)

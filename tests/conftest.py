@@ -69,3 +69,20 @@ def serve(monkeypatch, payload_for) -> list[str]:
 
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: Response(url))
     return urls
+
+
+def fabricated_result(suite: str, scenario: str, method: str, seed: int, R, b, summary, chance=0.1,
+                      status="FINISHED", family="avalanche"):
+    """A RunResult as the run unit returns it, for tests of everything downstream of a run (no training)."""
+    import time
+
+    from nlbench.run.config import RunConfig
+    from nlbench.run.execute import RunResult
+
+    config = RunConfig(suite, scenario, scenario, {}, method, method, {"lr": 0.1}, seed)
+    now = int(time.time() * 1000)
+    if status != "FINISHED":
+        return RunResult(config, status, "class-incremental", family, error="RuntimeError: boom", traceback="tb")
+    return RunResult(config, status, "class-incremental", family, R=[list(r) for r in R], b=list(b),
+                     summary=dict(summary), train_time_s=1.0, eval_time_s=0.1, peak_mem_mb=100.0, n_params=10,
+                     chance_acc=chance, data_source="built-in", started_ms=now - 1000, ended_ms=now)

@@ -5,7 +5,7 @@ import pytest
 
 from nlbench.core.registry import BASELINES, SCENARIOS, get_method
 from nlbench.run.config import RunConfig
-from nlbench.run.runner import execute_run, seed_everything
+from nlbench.run.execute import execute_run, seed_everything
 
 AVALANCHE = ["naive", "cumulative", "ewc", "si", "lwf", "replay", "agem", "gem"]
 

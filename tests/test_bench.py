@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from nlbench.bench import plain_torch_naive
+from nlbench.bench.overhead import plain_torch_naive
 from nlbench.cli import ExitCode, main
 from nlbench.core.registry import SCENARIOS, get_method
 
@@ -23,7 +23,7 @@ def test_bench_rejects_bad_repeats(capsys):
 
 
 def test_matched_mlp_has_about_the_requested_parameter_count():
-    from nlbench.bench import mlp_matching
+    from nlbench.bench.step import mlp_matching
     from nlbench.nn import MLP
 
     for target in (5_000, 25_228, 100_000):
@@ -33,7 +33,7 @@ def test_matched_mlp_has_about_the_requested_parameter_count():
 
 
 def test_step_cost_table_has_one_row_per_method_with_a_ratio():
-    from nlbench.bench import step_cost
+    from nlbench.bench.step import step_cost
 
     table = step_cost(methods=("cms", "titans"), repeats=2)
     rows = [line for line in table.splitlines() if line.startswith("| cms") or line.startswith("| titans")]
@@ -41,7 +41,7 @@ def test_step_cost_table_has_one_row_per_method_with_a_ratio():
 
 
 def test_optimizer_cost_times_every_optimizer_against_sgd_and_adam():
-    from nlbench.bench import optimizer_cost
+    from nlbench.bench.optimizers import optimizer_cost
 
     table = optimizer_cost(methods=("dgd", "m3"), repeats=3, scenario="split-digits")
     rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")]
@@ -50,7 +50,7 @@ def test_optimizer_cost_times_every_optimizer_against_sgd_and_adam():
 
 
 def test_kernel_cost_times_numba_against_the_reference_in_one_table():
-    from nlbench.bench import kernel_cost
+    from nlbench.bench.kernels import kernel_cost
 
     table = kernel_cost(lengths=(3,), dims=(4,), batch=1, heads=1, repeats=1, end_to_end=False)
     rows = [line for line in table.splitlines() if line.startswith("| 1 | 1 | 3 | 4 |")]
@@ -60,17 +60,18 @@ def test_kernel_cost_times_numba_against_the_reference_in_one_table():
 
 
 def test_hope_epoch_with_kernels_off_never_calls_the_kernel_and_on_does(monkeypatch):
-    from nlbench.bench import LINEAR_HOPE, _epoch_timer, _with_backend, hope_epoch_cost
+    from nlbench.bench.kernels import LINEAR_HOPE, hope_epoch_cost, with_backend
+    from nlbench.bench.timing import epoch_timer
     from nlbench.kernels import numba_delta
 
     calls = []
     real = numba_delta.delta_rule_numba
     monkeypatch.setattr(numba_delta, "delta_rule_numba", lambda *a, **kw: calls.append(1) or real(*a, **kw))
     data = SCENARIOS.get("permuted-digits")(n_experiences=2).build(0)
-    epoch = _epoch_timer("hope", get_method("hope").resolve({**LINEAR_HOPE, "batch_size": 512}), data)
-    _with_backend("reference", epoch)()
+    epoch = epoch_timer("hope", get_method("hope").resolve({**LINEAR_HOPE, "batch_size": 512}), data)
+    with_backend("reference", epoch)()
     assert calls == []
-    _with_backend("auto", epoch)()
+    with_backend("auto", epoch)()
     assert len(calls) == 3  # one kernel call per batch of the epoch (1437 samples)
     lines = hope_epoch_cost(repeats=1, warmup=0)
     assert [line.split("|")[1].strip() for line in lines if line.startswith("| linear")] == [

@@ -112,3 +112,25 @@ def test_list_shows_everything(capsys):
 def test_runs_on_empty_store(tracking_uri, capsys):
     assert main(["runs", "--tracking-uri", tracking_uri]) == ExitCode.OK
     assert "No" in capsys.readouterr().out
+
+
+def test_command_line_settings_and_overrides_reach_the_record(tracking_uri, monkeypatch, capsys):
+    """`--set`, `--kernel-backend`, `--threads` and $NLBENCH_KERNEL_BACKEND are suite edits, logged with each run."""
+    from nlbench.kernels.dispatch import ENV
+
+    base = ["run", "smoke", "--only", "naive", "--only", "split-digits", "--tracking-uri", tracking_uri,
+            "--no-progress"]
+    assert main([*base, "--set", "train.lr=0.05", "--kernel-backend", "reference", "--threads", "1"]) == ExitCode.OK
+    monkeypatch.setenv(ENV, "numba")
+    assert main([*base, "--experiment", "env-backend"]) == ExitCode.OK
+    capsys.readouterr()
+    mlflow.set_tracking_uri(tracking_uri)
+    flags = mlflow.search_runs(experiment_names=["nlbench-smoke"], filter_string="tags.kind = 'run'").iloc[0]
+    assert flags["params.lr"] == "0.05" and flags["params.settings.kernel_backend"] == "reference"
+    assert flags["params.settings.threads"] == "1" and flags["params.settings.device"] == "cpu"
+    env = mlflow.search_runs(experiment_names=["env-backend"], filter_string="tags.kind = 'run'").iloc[0]
+    assert env["params.settings.kernel_backend"] == "numba" and env["params.lr"] == "0.1"
+    monkeypatch.delenv(ENV)
+    assert main([*base, "--set", "train.lr=-1"]) == ExitCode.USAGE_ERROR
+    err = capsys.readouterr().err
+    assert "smoke.toml (with --set train.lr=-1): The 'lr' parameter of [train]" in err and err.count("\n") == 1

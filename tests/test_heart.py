@@ -17,7 +17,7 @@ from nlbench.data.sources import heart
 from nlbench.data.sources.files import DATA_ENV, DataUnavailableError
 from nlbench.data.splits import derived_seed
 from nlbench.run.config import RunConfig
-from nlbench.run.runner import execute_run
+from nlbench.run.execute import execute_run
 
 HEART = SHARED / "data" / "heart"
 COLS = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg", "thalach", "exang", "oldpeak", "slope", "ca",

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from nlbench.core.errors import UsageError
-from nlbench.kernels.dispatch import ENV, delta_rule, resolve_backend
+from nlbench.kernels.dispatch import ENV, delta_rule, resolve_backend, use_backend
 from nlbench.kernels.numba_delta import delta_rule_numba
 from nlbench.kernels.reference import delta_rule_reference
 from nlbench.nn.memory import dgd_l2_update, dgd_update, outer, read
@@ -76,21 +76,23 @@ def test_only_the_output_or_only_the_state_may_carry_a_gradient():
     torch.testing.assert_close(g_state, g_ref)
 
 
-def test_dispatch_picks_numba_on_cpu_and_obeys_the_environment(monkeypatch):
-    monkeypatch.delenv(ENV, raising=False)
+def test_dispatch_picks_numba_on_cpu_and_obeys_the_run_setting(monkeypatch):
     cpu = torch.device("cpu")
     assert resolve_backend("auto", cpu) == "numba"
     assert resolve_backend("reference", cpu) == "reference"
-    monkeypatch.setenv(ENV, "reference")
-    assert resolve_backend("auto", cpu) == "reference"
+    monkeypatch.setenv(ENV, "reference")  # the environment is the CLI's default, never read here
+    assert resolve_backend("auto", cpu) == "numba"
+    with use_backend("reference"):  # how a run applies its kernel_backend setting
+        assert resolve_backend("auto", cpu) == "reference"
+        assert resolve_backend("numba", cpu) == "numba"  # an explicit backend wins
+    assert resolve_backend("auto", cpu) == "numba"
     xs = inputs(1, 1, 4, 3, 3, torch.float64)
     torch.testing.assert_close(delta_rule(*xs)[0], delta_rule_reference(*xs)[0])
     with pytest.raises(UsageError, match="chunk must be 0"):
         delta_rule(*xs, chunk=-1)
-    monkeypatch.setenv(ENV, "cuda-magic")
-    with pytest.raises(UsageError, match="kernel backend must be one of auto, reference, numba, triton"):
-        resolve_backend("auto", cpu)
-    monkeypatch.delenv(ENV)
+    with pytest.raises(UsageError, match="kernel backend must be one of auto, reference, numba, triton"), \
+            use_backend("cuda-magic"):
+        pass
     with pytest.raises(UsageError, match="numba kernel runs on CPU tensors only"):
         resolve_backend("numba", torch.device("cuda"))
     assert resolve_backend("auto", torch.device("cuda")) == "triton"

@@ -2,14 +2,14 @@
 
 import math
 
-import numpy as np
 import pytest
 from scipy import stats
 
 from nlbench.cli import ExitCode, main
-from nlbench.results.leaderboard import estimate, leaderboard, paired_difference, runs_frame
-from nlbench.results.report import search
-from nlbench.results.tracking import MetricBuffer, Tracker
+from nlbench.results.leaderboard import leaderboard
+from nlbench.results.store import runs_frame, search
+from nlbench.results.tables import estimate, paired_difference
+from nlbench.results.tracking import Tracker
 
 ACC = {  # method -> final ACC per seed
     "naive": [0.20, 0.30, 0.25],
@@ -20,26 +20,23 @@ ACC = {  # method -> final ACC per seed
 
 
 def log_suite(uri, suite="toy", acc=ACC, chance=0.1):
+    """Runs written through the real tracking code, from fabricated run results."""
+    from conftest import fabricated_result
+
+    from nlbench.run.suite import Suite
+
     tracker = Tracker(uri, f"nlbench-{suite}")
-    parent = tracker.start_parent(suite, {}, {})
+    parent = tracker.start_parent(Suite(suite, "toy.toml", ("toy",), tuple(acc)), [], {})
     for method, values in acc.items():
         for seed, a in enumerate(values):
-            run = tracker.start_child(parent, f"{method}-{seed}", {
-                "suite": suite, "scenario": "toy", "method": method, "family": "avalanche", "seed": str(seed)})
-            buf = MetricBuffer(tracker.client, run)
-            R = np.array([[0.9, 0.1], [a, a]]) if method != "lucky" else np.array([[a, a], [a, a]])
-            tracker.log_matrix(buf, R, np.array([0.1, 0.1]))
+            R = [[0.9, 0.1], [a, a]] if method != "lucky" else [[a, a], [a, a]]
             fgt = 0.0 if method == "lucky" else 0.9 - a
-            for key, value in {"final/acc": a, "final/forgetting": fgt, "scenario/chance_acc": chance}.items():
-                buf.add(key, value, 1)
-            buf.flush()
-            tracker.finish(run, "FINISHED")
-    # runs that must not count: failed, still running, another suite
-    failed = tracker.start_child(parent, "naive-9", {"suite": suite, "scenario": "toy", "method": "naive",
-                                                      "family": "avalanche", "seed": "9"})
-    tracker.finish(failed, "FAILED")
-    tracker.start_child(parent, "naive-8", {"suite": suite, "scenario": "toy", "method": "naive",
-                                            "family": "avalanche", "seed": "8"})
+            tracker.record(parent, fabricated_result(suite, "toy", method, seed, R, [0.1, 0.1],
+                                                     {"acc": a, "forgetting": fgt}, chance), {})
+    # runs that must not count: failed, still running
+    tracker.record(parent, fabricated_result(suite, "toy", "naive", 9, None, None, {}, status="FAILED"), {})
+    tracker.client.create_run(tracker.experiment_id, tags={"kind": "run", "suite": suite, "scenario": "toy",
+                                                           "method": "naive", "family": "avalanche", "seed": "8"})
     tracker.finish(parent, "FINISHED")
 
 

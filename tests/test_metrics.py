@@ -68,7 +68,7 @@ def test_identity_acc_equals_la_plus_scaled_bwt():
 
 def test_single_experience_has_no_transfer_or_forgetting():
     R = np.array([[0.8]])
-    s = M.summarize(R, np.array([0.1]))
+    s = M.summarize({"acc": R}, np.array([0.1]))
     assert s["acc"] == pytest.approx(0.8)
     assert s["la"] == pytest.approx(0.8)
     assert s["avg_inc_acc"] == pytest.approx(0.8)

@@ -61,9 +61,9 @@ def test_a_scenario_from_an_installed_package_runs_in_a_suite(tmp_path):
         import numpy as np
         import torch
 
-        from nlbench.data.splits import derived_seed
+        from nlbench.core.params import Interval, Param
         from nlbench.data.scenario import Experience, Scenario
-        from nlbench.core.params import Interval
+        from nlbench.data.splits import derived_seed
 
 
         class ToyBlobs(Scenario):
@@ -71,8 +71,7 @@ def test_a_scenario_from_an_installed_package_runs_in_a_suite(tmp_path):
 
             NAME = "toy-blobs"
             SETTING = "domain-incremental"
-            DEFAULTS = {"n_experiences": 2}
-            _parameter_constraints = {"n_experiences": Interval(int, 1, 10)}
+            PARAMS = {"n_experiences": Param(2, Interval(int, 1, 10), "moves of the blobs")}
 
             def make_experiences(self, seed):
                 out = []

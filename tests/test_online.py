@@ -5,8 +5,9 @@ import math
 import pytest
 
 from nlbench.core.registry import SCENARIOS, get_method
-from nlbench.run.config import RunConfig, load_suite
-from nlbench.run.runner import execute_run
+from nlbench.run.config import RunConfig
+from nlbench.run.execute import execute_run
+from nlbench.run.suite import load_suite
 
 
 def test_online_splits_each_experience_into_single_pass_sub_experiences():

@@ -8,10 +8,12 @@ import pytest
 
 from nlbench.cli import ExitCode, main
 from nlbench.core.errors import UsageError
+from nlbench.core.params import defaults
 from nlbench.core.registry import SCENARIOS, get_method
 from nlbench.optim import OPTIMIZERS, load_state
-from nlbench.run.config import RunConfig, load_suite
-from nlbench.run.runner import execute_run
+from nlbench.run.config import RunConfig
+from nlbench.run.execute import execute_run
+from nlbench.run.suite import load_suite
 
 STRATEGIES = ["delta-momentum", "deep-momentum", "dgd", "muon", "m3", "context-steered", "meta-opt"]
 
@@ -22,7 +24,7 @@ def test_one_strategy_per_optimizer_each_naive_with_that_optimizer():
         method = get_method(name)
         hp = method.resolve()
         assert method.FAMILY == "nested" and hp["optimizer"] == name
-        assert hp["optimizer_options"] == OPTIMIZERS[name].defaults  # resolved, so MLflow logs every knob
+        assert hp["optimizer_options"] == defaults(OPTIMIZERS[name].params)  # resolved, so MLflow logs every knob
         assert method().plugins(hp, None) == []  # naive fine-tuning: the optimizer is the only change
 
 
@@ -78,10 +80,10 @@ def test_optimizer_key_works_with_nested_strategies_and_is_logged(tracking_uri, 
 
 @pytest.mark.parametrize(("policy", "resets"), [("keep", 0), ("reset", 4)])
 def test_memory_policy_resets_at_each_new_experience(monkeypatch, policy, resets):
-    import nlbench.methods.base
+    import nlbench.methods.avalanche
 
     calls = []
-    monkeypatch.setattr(nlbench.methods.base, "reset_memory", lambda opt: calls.append(type(opt).__name__))
+    monkeypatch.setattr(nlbench.methods.avalanche, "reset_memory", lambda opt: calls.append(type(opt).__name__))
     hp = get_method("muon").resolve({"epochs": 1, "optimizer_memory": policy})
     result = execute_run(RunConfig("t", "split-digits", "split-digits", {"n_experiences": 5}, "muon", "muon", hp, 0))
     assert result.ok, result.error

@@ -6,8 +6,8 @@ import torch
 from nlbench.core.registry import SCENARIOS
 from nlbench.methods.base import Learner
 from nlbench.run.config import RunConfig
+from nlbench.run.execute import execute_run
 from nlbench.run.protocol import run_protocol
-from nlbench.run.runner import execute_run
 
 
 class LookupLearner(Learner):

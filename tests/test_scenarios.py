@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from nlbench.core.registry import SCENARIOS
+from nlbench.methods.avalanche import to_avalanche_benchmark
 
 
 def build(name, seed=0, **options):
@@ -67,7 +68,7 @@ def test_same_seed_same_data_other_seed_other_split(name):
 
 def test_avalanche_benchmark_matches_tensors():
     data = build("split-digits", task_incremental=True, n_experiences=2)
-    bm = data.benchmark
+    bm = to_avalanche_benchmark(data.experiences)
     assert len(bm.train_stream) == len(bm.test_stream) == 2
     x, y, t = bm.train_stream[1].dataset[0]
     e = data.experiences[1]

@@ -8,7 +8,7 @@ from nlbench.cli import ExitCode, main
 from nlbench.core.errors import UsageError
 from nlbench.core.registry import SCENARIOS, get_method
 from nlbench.run.config import RunConfig
-from nlbench.run.runner import execute_run, seed_everything
+from nlbench.run.execute import execute_run, seed_everything
 
 SKLEARN = ["knn", "svm", "rf", "logreg", "naive-bayes", "decision-tree", "ensemble", "sgd", "mlp-sklearn"]
 FAST = {"mlp-sklearn": {"hidden_sizes": [64]}, "rf": {"n_estimators": 20},
@@ -121,7 +121,7 @@ def test_model_table_report_writes_table_and_plots(tracking_uri, tmp_path, monke
 
 
 def test_report_key_is_validated(tmp_path):
-    from nlbench.run.config import load_suite
+    from nlbench.run.suite import load_suite
 
     path = tmp_path / "bad.toml"
     path.write_text('scenarios = ["split-digits"]\nmethods = ["knn"]\nreport = "poster"\n')

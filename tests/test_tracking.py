@@ -1,19 +1,25 @@
-"""MLflow helpers: key sanitizing, param flattening, the Avalanche logger, the tracking URI."""
+"""The run record: key rules, the pure record of a result, the tracker that writes it, and store failures."""
 
-import math
+import json
+import pickle
+import textwrap
 
+import mlflow
+import pytest
 import torch
+from conftest import fabricated_result
 from mlflow.tracking import MlflowClient
 
-from nlbench.results.tracking import (
-    DEFAULT_TRACKING_URI,
-    MetricBuffer,
-    Tracker,
-    flatten,
-    mlflow_logger,
-    resolve_tracking_uri,
-    sanitize_key,
-)
+from nlbench.cli import ExitCode, main
+from nlbench.core.errors import TrackingError
+from nlbench.core.registry import get_method
+from nlbench.methods.plugins import CurveRecorder
+from nlbench.results import schema
+from nlbench.results.schema import flatten, record_of, sanitize_key
+from nlbench.results.tracking import DEFAULT_TRACKING_URI, Tracker, resolve_tracking_uri
+from nlbench.run.config import RunConfig
+from nlbench.run.execute import execute_run
+from nlbench.run.suite import Suite
 
 
 def test_sanitize_key_follows_mlflow_rules():
@@ -36,26 +42,92 @@ def test_resolve_tracking_uri(monkeypatch):
     assert resolve_tracking_uri("sqlite:///x.db") == "sqlite:///x.db"
 
 
-def test_avalanche_logger_forwards_scalars_in_batches(tracking_uri):
-    client = MlflowClient(tracking_uri)
-    exp = client.create_experiment("t")
-    run_id = client.create_run(exp).info.run_id
-    buffer = MetricBuffer(client, run_id)
-    logger = mlflow_logger(buffer)
-    logger.log_single_metric("Loss_Epoch/train_phase/train_stream/Task000", torch.tensor(0.5), 3)
-    logger.log_single_metric("Weird&Name", 1, 4)
-    logger.log_single_metric("EvalStream/Acc_Matrix", torch.zeros(2, 2), 4)  # not a scalar: skipped
-    logger.log_single_metric("nan", math.nan, 4)  # not finite: skipped
-    assert client.get_run(run_id).data.metrics == {}  # buffered until the experience ends
-    logger.after_training_exp(strategy=None, metric_values=[])
-    assert client.get_run(run_id).data.metrics == {
-        "Loss_Epoch/train_phase/train_stream/Task000": 0.5, "Weird_Name": 1.0}
-    assert [m.step for m in client.get_metric_history(run_id, "Weird_Name")] == [4]
+def test_curve_recorder_keeps_scalars_only():
+    recorder = CurveRecorder()
+    recorder.log_single_metric("Loss_Epoch/train_phase/train_stream/Task000", torch.tensor(0.5), 3)
+    recorder.log_single_metric("Weird&Name", 1, 4)
+    recorder.log_single_metric("EvalStream/Acc_Matrix", torch.zeros(2, 2), 4)  # not a scalar: skipped
+    assert recorder.points == [("Loss_Epoch/train_phase/train_stream/Task000", 0.5, 3), ("Weird&Name", 1.0, 4)]
 
 
-def test_tracker_creates_a_model_training_experiment_once(tracking_uri):
-    first = Tracker(tracking_uri, "nlbench-x")
+def test_record_names_every_key_through_the_schema():
+    R, b = [[0.9, 0.1], [0.5, 0.8]], [0.1, 0.2]
+    result = fabricated_result("s", "toy", "naive", 3, R, b, {"acc": 0.65, "forgetting": 0.4, "fwt": float("nan")})
+    result.curves = [("Top1&Acc", 0.7, 5)]
+    result.files = {"optimizer_state/exp0.pt": b"state"}
+    record = record_of(result, "parent-id", {"machine": "m"})
+    assert record.tags[schema.KIND] == schema.RUN_KIND and record.tags[schema.PARENT] == "parent-id"
+    assert record.tags["seed"] == "3" and record.tags["machine"] == "m" and record.tags[schema.DATA_SOURCE]
+    assert record.params["seed"] == "3" and record.params["settings.kernel_backend"] == "auto"
+    metrics = {(k, s): v for k, v, s in record.metrics}
+    assert metrics[("acc/exp0", 1)] == 0.5 and metrics[("init/acc/exp1", 0)] == 0.2
+    assert metrics[("final/acc", 1)] == 0.65 and ("final/fwt", 1) not in metrics  # NaN is not logged
+    assert metrics[("Top1_Acc", 5)] == 0.7 and metrics[(schema.CHANCE, 0)] == 0.1
+    assert set(record.artifacts) == {schema.RUN_CONFIG, schema.ACC_CSV, schema.HEATMAP, "optimizer_state/exp0.pt"}
+    assert json.loads(record.artifacts[schema.RUN_CONFIG])["seed"] == 3
+    assert record.artifacts[schema.HEATMAP][:8] == b"\x89PNG\r\n\x1a\n"
+    failed = record_of(fabricated_result("s", "toy", "naive", 0, None, None, {}, status="FAILED"), "p", {})
+    assert failed.tags[schema.ERROR] == "RuntimeError: boom" and schema.ERROR_TXT in failed.artifacts
+    assert not any(k.startswith(("acc/", "final/")) for k, _, _ in failed.metrics)
+
+
+def test_tracker_writes_a_terminated_child_with_the_run_times(tracking_uri):
+    tracker = Tracker(tracking_uri, "nlbench-x")
     again = Tracker(tracking_uri, "nlbench-x")
-    assert first.experiment_id == again.experiment_id
-    exp = MlflowClient(tracking_uri).get_experiment(first.experiment_id)
+    assert tracker.experiment_id == again.experiment_id
+    exp = MlflowClient(tracking_uri).get_experiment(tracker.experiment_id)
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    parent = tracker.start_parent(Suite("x", "x.toml", ("toy",), ("naive",)), [], {})
+    result = fabricated_result("x", "toy", "naive", 0, [[0.5]], [0.1], {"acc": 0.5})
+    result.started_ms, result.ended_ms = 1_700_000_000_000, 1_700_000_005_000
+    run = tracker.client.get_run(tracker.record(parent, result, {}))
+    assert run.info.status == "FINISHED" and run.data.tags[schema.PARENT] == parent
+    assert (run.info.start_time, run.info.end_time) == (1_700_000_000_000, 1_700_000_005_000)
+    assert run.data.metrics["final/acc"] == 0.5
+
+
+def test_the_run_unit_writes_nothing_and_its_result_travels(monkeypatch):
+    def no_store(*args, **kwargs):
+        raise AssertionError("the run unit touched MLflow")
+
+    monkeypatch.setattr(MlflowClient, "__init__", no_store)
+    monkeypatch.setattr(mlflow, "set_tracking_uri", no_store)
+    hp = get_method("m3").resolve({"epochs": 1, "hidden_sizes": [16], "save_optimizer_state": True})
+    result = execute_run(RunConfig("t", "split-digits", "split-digits", {"n_experiences": 2}, "m3", "m3", hp, 0))
+    assert result.ok, result.traceback
+    assert set(result.files) == {"optimizer_state/exp0.pt", "optimizer_state/exp1.pt"}
+    assert any(name.startswith("Top1_Acc_Epoch/train_phase") for name, _, _ in result.curves)
+    assert pickle.loads(pickle.dumps(result)).R == result.R  # can be sent to another process
+
+
+def test_a_store_that_fails_mid_record_is_a_tracking_error_and_leaves_nothing_running(tmp_path, tracking_uri,
+                                                                                         capsys):
+    not_a_dir = tmp_path / "artifacts-are-a-file"
+    not_a_dir.write_text("")
+    MlflowClient(tracking_uri).create_experiment("nlbench-broken", artifact_location=not_a_dir.as_uri())
+    suite = tmp_path / "broken.toml"
+    suite.write_text(textwrap.dedent("""
+        scenarios = ["split-digits"]
+        methods = ["naive"]
+        [train]
+        epochs = 1
+        hidden_sizes = [8]
+        [scenario.split-digits]
+        n_experiences = 2
+    """))
+    code = main(["run", str(suite), "--tracking-uri", tracking_uri, "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == ExitCode.TRACKING_ERROR
+    assert f"ERROR: tracking store {tracking_uri} failed while recording split-digits/naive/seed0" in err
+    assert "0 of 1 runs were recorded" in err and "NonFinite" not in err
+    runs = MlflowClient(tracking_uri).search_runs(
+        [MlflowClient(tracking_uri).get_experiment_by_name("nlbench-broken").experiment_id])
+    assert {r.info.status for r in runs} == {"FAILED"} and len(runs) == 2  # the parent and the child
+    child = next(r for r in runs if r.data.tags.get(schema.KIND) == schema.RUN_KIND)
+    assert "failed while recording" in child.data.tags[schema.TRACKING_ERROR]
+
+
+def test_a_store_that_cannot_open_is_a_tracking_error(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(TrackingError, match="tracking store .* failed while opening experiment 'nlbench-x'"):
+        Tracker(f"sqlite:///{tmp_path}/a-file/m.db", "nlbench-x")

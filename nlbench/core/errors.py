@@ -28,6 +28,10 @@ class UnknownNameError(UsageError, KeyError):
         return self.args[0]
 
 
+class TrackingError(NlbenchError):
+    """The tracking store failed (unreachable, read-only, corrupt): a tracking failure, never a training one."""
+
+
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss; the run is recorded as FAILED."""
 

@@ -1,14 +1,18 @@
-"""Declarative parameter constraints, checked once before a run starts (the scikit-learn way).
+"""Every hyperparameter and option is declared once: `Param(default, rule, doc)`.
 
-Every error follows one template: "The 'p' parameter of method 'ewc' must be <allowed>. Got <value> instead."
+From that one declaration come the defaults, the validation (checked once before a run starts, the scikit-learn
+way), `nlbench list --params` and docs/reference.md. Every error follows one template: "The 'p' parameter of
+method 'ewc' must be <allowed>. Got <value> instead." Each rule can also produce a value it rejects, so shared
+tests check every declared parameter's error without a hand-kept list (scikit-learn's
+`generate_invalid_param_val`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from nlbench.core.errors import UsageError, closest
 
@@ -33,6 +37,11 @@ class Interval:
         hi_ok = self.high is None or (value <= self.high if self.closed in ("both", "right") else value < self.high)
         return lo_ok and hi_ok
 
+    def invalid(self) -> Any:
+        if self.low is not None:
+            return self.kind(self.low - 1)
+        return self.kind(self.high + 1) if self.high is not None else "not a number"
+
     def __str__(self) -> str:
         left = "[" if self.closed in ("both", "left") and self.low is not None else "("
         right = "]" if self.closed in ("both", "right") and self.high is not None else ")"
@@ -50,8 +59,27 @@ class Options:
     def accepts(self, value: Any) -> bool:
         return not isinstance(value, (list, dict)) and value in self.values
 
+    def invalid(self) -> Any:
+        return "not-one-of-them"
+
     def __str__(self) -> str:
         return "one of " + ", ".join(repr(v) for v in self.values)
+
+
+class Names:
+    """One of the names a catalog knows when the value is checked (optimizers register themselves)."""
+
+    def __init__(self, names: Callable[[], Iterable[str]]):
+        self.names = names
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, str) and value in tuple(self.names())
+
+    def invalid(self) -> Any:
+        return "not-a-registered-name"
+
+    def __str__(self) -> str:
+        return str(Options(tuple(self.names())))
 
 
 @dataclass(frozen=True)
@@ -67,6 +95,9 @@ class IntList:
             and (self.allow_empty or len(value) > 0)
             and all(isinstance(v, int) and not isinstance(v, bool) and v >= self.minimum for v in value)
         )
+
+    def invalid(self) -> Any:
+        return [self.minimum - 1]
 
     def __str__(self) -> str:
         kind = "positive ints" if self.minimum == 1 else f"ints >= {self.minimum}"
@@ -86,6 +117,9 @@ class PositiveList:
             and all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in value)
         )
 
+    def invalid(self) -> Any:
+        return [-1.0]
+
     def __str__(self) -> str:
         return "a list of positive numbers" + (" (may be empty)" if self.allow_empty else " (non-empty)")
 
@@ -104,6 +138,9 @@ class NumberList:
         return (size_ok and all(self.each.accepts(v) for v in value)
                 and (not self.increasing or all(a < b for a, b in zip(value, value[1:], strict=False))))
 
+    def invalid(self) -> Any:
+        return []
+
     def __str__(self) -> str:
         order = "increasing " if self.increasing else ""
         size = f"{self.length}" if self.length else "one or more"
@@ -120,6 +157,9 @@ class ChoiceList:
         return (isinstance(value, list) and len(value) > 0 and len(set(map(str, value))) == len(value)
                 and all(not isinstance(v, (list, dict)) and v in self.values for v in value))
 
+    def invalid(self) -> Any:
+        return []
+
     def __str__(self) -> str:
         return "a non-empty list of distinct values from " + ", ".join(repr(v) for v in self.values)
 
@@ -130,6 +170,9 @@ class Table:
     def accepts(self, value: Any) -> bool:
         return isinstance(value, Mapping) and all(isinstance(k, str) for k in value)
 
+    def invalid(self) -> Any:
+        return 5
+
     def __str__(self) -> str:
         return "a table such as {period = 10}"
 
@@ -138,30 +181,100 @@ class Boolean:
     def accepts(self, value: Any) -> bool:
         return isinstance(value, bool)
 
+    def invalid(self) -> Any:
+        return 1
+
     def __str__(self) -> str:
         return "a bool (true or false)"
 
 
+class Rule(Protocol):
+    """What a parameter accepts: a test, a value it rejects (for the shared tests), and a phrase for errors."""
+
+    def accepts(self, value: Any) -> bool: ...
+
+    def invalid(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter or option: its default, the rule its values follow, and one line saying what it does."""
+
+    default: Any
+    rule: Rule
+    doc: str
+
+
+def defaults(params: Mapping[str, Param]) -> dict[str, Any]:
+    return {key: p.default for key, p in params.items()}
+
+
+def with_defaults(params: Mapping[str, Param], new: Mapping[str, Any], owner: str) -> dict[str, Param]:
+    """`params` with some defaults replaced (a method's tuned settings); a key that is not declared is a bug."""
+    unknown = set(new) - set(params)
+    if unknown:
+        raise TypeError(f"{owner} sets defaults for undeclared parameters: {', '.join(sorted(unknown))}")
+    return {key: Param(new[key], p.rule, p.doc) if key in new else p for key, p in params.items()}
+
+
+class Declared:
+    """A class whose parameters are declared: PARAMS are its own, DEFAULTS are new defaults for the ones it
+    inherits (`shared_params`, a family's). Methods and scenarios are both."""
+
+    PARAMS: ClassVar[dict[str, Param]] = {}
+    DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.params()  # a default for an undeclared parameter fails here, at import
+
+    @classmethod
+    def shared_params(cls) -> dict[str, Param]:
+        """The parameters every class of this family has (the training knobs, a class split's options)."""
+        return {}
+
+    @classmethod
+    def params(cls) -> dict[str, Param]:
+        """Every parameter: the family's, its own, with its own defaults."""
+        return with_defaults({**cls.shared_params(), **cls.PARAMS}, cls.DEFAULTS, f"class {cls.__name__}")
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return defaults(cls.params())
+
+    @classmethod
+    def description(cls) -> str:
+        """The first line of the docstring: what `nlbench list` shows."""
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+
 def validate_params(
-    params: Mapping[str, Any],
-    constraints: Mapping[str, Any],
+    values: Mapping[str, Any],
+    params: Mapping[str, Param],
     owner: str,
     where: str = "",
 ) -> None:
-    """Raise UsageError for an unknown key or a value its constraint rejects.
+    """Raise UsageError for an unknown key or a value its rule rejects.
 
     `owner` names what the parameters belong to ("method 'ewc'"); `where` is a location prefix
     such as "suite.toml [method.ewc]".
     """
     prefix = f"{where}: " if where else ""
-    for key, value in params.items():
-        if key not in constraints:
+    for key, value in values.items():
+        if key not in params:
             raise UsageError(
-                f"{prefix}unknown parameter '{key}' for {owner}{closest(key, constraints)}; "
-                f"allowed: {', '.join(sorted(constraints))}."
+                f"{prefix}unknown parameter '{key}' for {owner}{closest(key, params)}; "
+                f"allowed: {', '.join(sorted(params))}."
             )
-        rule = constraints[key]
+        rule = params[key].rule
         if not rule.accepts(value):
             raise UsageError(
                 f"{prefix}The '{key}' parameter of {owner} must be {rule}. Got {value!r} instead."
             )
+
+
+# Rules many declarations share.
+POSITIVE = Interval(float, 0.0, None, closed="neither")
+NON_NEGATIVE = Interval(float, 0.0, None)
+UNIT = Interval(float, 0.0, 1.0, closed="right")  # (0, 1]: decays, rates
+COUNT = Interval(int, 1, None)  # 1, 2, ...

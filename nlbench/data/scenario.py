@@ -1,20 +1,19 @@
-"""What every scenario provides: tensors per experience, metadata, and the Avalanche benchmark built from them.
+"""What every scenario provides: tensors per experience and the metadata a method and a reader need.
 
-A scenario module (under `scenarios/`) subclasses `Scenario`, sets NAME, SETTING and its option table, and
-implements `make_experiences(seed)`. The same tensors feed Avalanche strategies and sklearn baselines, so
-every method sees exactly the same data in the same order.
+A scenario module (under `scenarios/`) subclasses `Scenario`, sets NAME and SETTING, declares its options once in
+PARAMS, and implements `make_experiences(seed)`. The same tensors feed every method family, so every method sees
+exactly the same data in the same order.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from nlbench.core.params import validate_params
+from nlbench.core.params import Declared, defaults, validate_params
 
 SETTINGS = ("class-incremental", "domain-incremental", "task-incremental")
 
@@ -71,7 +70,7 @@ class Stream:
 
 @dataclass
 class ScenarioData(Stream):
-    """A built scenario: its stream, metadata, and (on first use) the Avalanche benchmark."""
+    """A built scenario: its stream and its metadata."""
 
     info: ScenarioInfo = field(kw_only=True)
 
@@ -84,45 +83,22 @@ class ScenarioData(Stream):
             return self.raw
         return [(e.x_train.flatten(1).numpy(), e.x_test.flatten(1).numpy()) for e in self.experiences]
 
-    @cached_property
-    def benchmark(self) -> Any:
-        return to_avalanche_benchmark(self.experiences)
 
+class Scenario(Declared):
+    """Base class of a task-split data stream. Constructor options are validated against PARAMS.
 
-def to_avalanche_benchmark(experiences: list[Experience]) -> Any:
-    """Train and test streams with one experience per task; samples are (x, y, task_label)."""
-    from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
-    from avalanche.benchmarks.scenarios.supervised import with_classes_timeline
-    from avalanche.benchmarks.scenarios.task_aware import with_task_labels
-    from avalanche.benchmarks.utils import DataAttribute
-    from avalanche.benchmarks.utils.classification_dataset import TaskAwareClassificationDataset
-    from avalanche.benchmarks.utils.data_attribute import TaskLabels
-    from avalanche.benchmarks.utils.flat_data import ConstantSequence
-    from torch.utils.data import TensorDataset
-
-    def dataset(x: torch.Tensor, y: torch.Tensor, t: int) -> Any:
-        return TaskAwareClassificationDataset(
-            [TensorDataset(x, y)],
-            data_attributes=[DataAttribute(y.tolist(), "targets"), TaskLabels(ConstantSequence(t, len(y)))],
-        )
-
-    train = [dataset(e.x_train, e.y_train, e.task_label) for e in experiences]
-    test = [dataset(e.x_test, e.y_test, e.task_label) for e in experiences]
-    # classes_in_this_experience & co. are needed by multi-head models and some plugins.
-    return with_classes_timeline(with_task_labels(benchmark_from_datasets(train=train, test=test)))
-
-
-class Scenario:
-    """Base class of a task-split data stream. Constructor options are validated against the table below."""
+    `data_dir` is where external data may be found (`--data-dir`); it is a setting of the run, not an option of
+    the stream, and scenarios on bundled data ignore it.
+    """
 
     NAME: ClassVar[str] = ""
     SETTING: ClassVar[str] = "class-incremental"
-    DEFAULTS: ClassVar[dict[str, Any]] = {}
-    _parameter_constraints: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, where: str = "", **options: Any):
-        validate_params(options, self._parameter_constraints, f"scenario '{self.NAME}'", where)
-        self.options: dict[str, Any] = {**self.DEFAULTS, **options}
+    def __init__(self, where: str = "", data_dir: str = "", **options: Any):
+        params = self.params()
+        validate_params(options, params, f"scenario '{self.NAME}'", where)
+        self.options: dict[str, Any] = {**defaults(params), **options}
+        self.data_dir = data_dir
         self.check_options(where)
 
     def check_options(self, where: str) -> None:  # noqa: B027 - optional hook, no-op by default
@@ -131,10 +107,6 @@ class Scenario:
     @property
     def setting(self) -> str:
         return self.SETTING
-
-    @classmethod
-    def description(cls) -> str:
-        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
+from nlbench.core.params import Interval, Param
+
 
 def stratified_split(
     x: np.ndarray, y: np.ndarray, test_size: float, seed: int
@@ -19,3 +21,7 @@ def stratified_split(
 def derived_seed(seed: int, *keys: int) -> int:
     """An independent 32-bit seed for a sub-stream (a split, a permutation) of the run seed."""
     return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0])
+
+
+# The test share of a stratified split, an option of the streams built with `stratified_split`.
+TEST_SIZE = Param(0.2, Interval(float, 0.0, 1.0, closed="neither"), "share of each experience held out for testing")

@@ -7,30 +7,33 @@ A data stream only says how to get the rows of a group of classes.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
 
 import numpy as np
 import torch
 
 from nlbench.core.errors import UsageError
-from nlbench.core.params import Boolean, Interval, IntList
+from nlbench.core.params import Boolean, Interval, IntList, Param
 from nlbench.data.scenario import Experience, Scenario
 from nlbench.data.splits import derived_seed
 
 Split = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+SPLIT_PARAMS: dict[str, Param] = {
+    "n_experiences": Param(5, Interval(int, 1, 10), "experiences the ten classes are split into (1, 2, 5 or 10)"),
+    "task_incremental": Param(False, Boolean(), "give task labels (multi-head evaluation)"),
+    "class_order": Param([], IntList(allow_empty=True, minimum=0), "a permutation of 0..9 fixing which classes "
+                                                                   "form which task ([]: 0..9)"),
+}
 
 
 class SplitScenario(Scenario):
     """Ten classes in `n_experiences` groups; class-incremental, or task-incremental with task labels."""
 
     SETTING = "class-incremental"
-    SPLIT_DEFAULTS: dict[str, Any] = {"n_experiences": 5, "task_incremental": False, "class_order": []}
-    SPLIT_CONSTRAINTS: dict[str, Any] = {
-        "n_experiences": Interval(int, 1, 10),
-        "task_incremental": Boolean(),
-        # [] = natural order 0..9; otherwise a permutation of 0..9 that fixes which classes form which task.
-        "class_order": IntList(allow_empty=True, minimum=0),
-    }
+
+    @classmethod
+    def shared_params(cls) -> dict[str, Param]:
+        return SPLIT_PARAMS
 
     def check_options(self, where: str) -> None:
         prefix = f"{where}: " if where else ""

@@ -1,8 +1,10 @@
 """One entry point for the delta-rule memory: picks a backend for the tensors it is given.
 
 `backend="auto"` picks Triton for CUDA tensors, numba for CPU tensors, and the PyTorch reference when the
-kernel's package is missing. $NLBENCH_KERNEL_BACKEND forces one backend (`reference`, `numba`, `triton`; with
-TRITON_INTERPRET=1 the Triton kernel also runs on CPU tensors, which is how it is tested without a GPU).
+kernel's package is missing. A run forces one backend for every model it builds with `use_backend(...)`, from its
+config's `kernel_backend` (`--kernel-backend`, or $NLBENCH_KERNEL_BACKEND read by the CLI), so the choice is
+logged with the run. With TRITON_INTERPRET=1 the Triton kernel also runs on CPU tensors, which is how it is
+tested without a GPU.
 `nlbench bench kernels` measured numba 7x-125x faster than the reference at lengths 64-1024, and 5x-8x at the
 small sizes HOPE runs at (T = 8 or 28, d = 32): on CPU, `auto` picks numba at every size measured.
 The Triton kernel has not been timed on a GPU yet (none was lent).
@@ -11,6 +13,9 @@ The Triton kernel has not been timed on a GPU yet (none was lent).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 
@@ -18,7 +23,24 @@ from nlbench.core.errors import UsageError
 from nlbench.kernels.reference import delta_rule_reference
 
 BACKENDS = ("auto", "reference", "numba", "triton")
-ENV = "NLBENCH_KERNEL_BACKEND"
+ENV = "NLBENCH_KERNEL_BACKEND"  # the CLI's default for `--kernel-backend`
+_ACTIVE: ContextVar[tuple[str, int]] = ContextVar("nlbench_kernel_backend", default=("auto", 0))
+
+
+def _check(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise UsageError(f"kernel backend must be one of {', '.join(BACKENDS)}. Got {backend!r} instead.")
+    return backend
+
+
+@contextmanager
+def use_backend(backend: str, threads: int = 0) -> Iterator[None]:
+    """Inside: every `delta_rule(..., backend="auto")` runs on `backend`, numba with at most `threads` threads."""
+    token = _ACTIVE.set((_check(backend), threads))
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
 
 
 def _available(module: str) -> bool:
@@ -28,11 +50,8 @@ def _available(module: str) -> bool:
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:
-    """The backend that will run: $NLBENCH_KERNEL_BACKEND, else `backend`, with `auto` resolved for `device`."""
-    chosen = os.environ.get(ENV) or backend
-    if chosen not in BACKENDS:
-        raise UsageError(f"kernel backend must be one of {', '.join(BACKENDS)} (from {ENV} or backend=). "
-                         f"Got {chosen!r} instead.")
+    """The backend that will run: `backend`, else (for `auto`) the one `use_backend` set, resolved for `device`."""
+    chosen = _check(backend) if backend != "auto" else _ACTIVE.get()[0]
     if chosen == "auto":
         if device.type == "cuda":
             return "triton" if _available("triton") else "reference"
@@ -52,8 +71,13 @@ def delta_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, eta: torch.Ten
         raise UsageError(f"chunk must be 0 (no chunks) or a chunk length >= 1. Got {chunk!r} instead.")
     chosen = resolve_backend(backend, q.device)
     if chosen == "numba":
+        import numba
+
         from nlbench.kernels.numba_delta import delta_rule_numba
 
+        threads = _ACTIVE.get()[1]
+        if threads:
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         return delta_rule_numba(q, k, v, eta, alpha, S0, chunk)
     if chosen == "triton":
         from nlbench.kernels.triton_delta import delta_rule_triton

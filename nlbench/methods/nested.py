@@ -1,51 +1,53 @@
-"""Shared machinery of the Nested Learning strategies: their knobs and the Avalanche template that
-applies the CMS level schedule (Eq. 71) through `nlbench.optim.LevelScheduledOptimizer`."""
+"""The Nested Learning adapter: a model trained by an Avalanche template under the CMS level schedule (Eq. 71).
+
+A strategy module subclasses `NestedMethod` and builds its torch model (`build_net`); any
+`ContinuumMemorySystem` inside it is put on the schedule by `nlbench.optim.LevelScheduledOptimizer`.
+"""
 
 from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import nn
 
 from nlbench.core.errors import UsageError
-from nlbench.core.params import Boolean, Interval, IntList, Options, PositiveList
+from nlbench.core.params import COUNT, Boolean, Interval, IntList, Options, Param, PositiveList
 from nlbench.data.scenario import ScenarioInfo
-from nlbench.methods.base import TRAIN_CONSTRAINTS, TRAIN_DEFAULTS, AvalancheMethod, end_of_experience
+from nlbench.methods.avalanche import AvalancheMethod
+from nlbench.methods.training import TRAIN_PARAMS
 from nlbench.nn.cms import CMS_VARIANTS, LevelSpec, check_periods
 from nlbench.nn.titans import GRAD_MODES, MEMORY_LOSSES, check_memory
 from nlbench.optim import PARTIAL_CHUNK, LevelScheduledOptimizer, build_optimizer, model_levels
 
-# The MLP's `hidden_sizes` does not apply: each Nested Learning model has its own width knobs (`dim`, ...).
-_TRAIN_DEFAULTS = {k: v for k, v in TRAIN_DEFAULTS.items() if k != "hidden_sizes"}
-_TRAIN_CONSTRAINTS = {k: v for k, v in TRAIN_CONSTRAINTS.items() if k != "hidden_sizes"}
+NESTED_PARAMS: dict[str, Param] = {"dim": Param(32, COUNT, "model width (token and CMS dimension)")}
 
 # The CMS and its level schedule (Eq. 71).
-CMS_DEFAULTS: dict[str, Any] = {"frequencies": [1, 4, 16], "cms_variant": "sequential", "cms_hidden": 64,
-                                "partial_chunk": "flush", "level_lrs": []}
-CMS_CONSTRAINTS: dict[str, Any] = {
-    "frequencies": IntList(),  # C(l): level l updates once every frequencies[l] optimizer steps
-    "cms_variant": Options(CMS_VARIANTS),
-    "cms_hidden": Interval(int, 1, None),
-    "partial_chunk": Options(PARTIAL_CHUNK),
-    "level_lrs": PositiveList(),  # [] = `lr` for every CMS level; else one per entry of `frequencies`
+CMS_PARAMS: dict[str, Param] = {
+    "frequencies": Param([1, 4, 16], IntList(), "chunk size C(l) of each CMS level, in optimizer steps (Eq. 71)"),
+    "cms_variant": Param("sequential", Options(CMS_VARIANTS), "sequential levels, nested (Eq. 72) or "
+                                                               "independent (Eq. 74)"),
+    "cms_hidden": Param(64, COUNT, "hidden width of each CMS level's MLP"),
+    "partial_chunk": Param("flush", Options(PARTIAL_CHUNK), "a level's partial chunk at the end of an "
+                                                            "experience: applied now or at its next boundary"),
+    "level_lrs": Param([], PositiveList(), "learning rate of each CMS level ([]: lr for every level)"),
 }
 
-TITANS_DEFAULTS: dict[str, Any] = {
-    "dim": 32, "memory_hidden": 32, "chunk_size": 2, "memory_chunk_size": 4, "memory_lr": 0.5,
-    "memory_decay": 0.01, "self_modify": True, "grad_mode": "meta", "memory_loss": "l2", "self_mod_depth": 1,
-}
-TITANS_CONSTRAINTS: dict[str, Any] = {
-    "memory_hidden": Interval(int, 0, None),  # 0: a linear memory, run by the delta-rule kernel
-    "chunk_size": Interval(int, 1, None),  # chunk of the k, v, eta, alpha memories
-    "memory_chunk_size": Interval(int, 1, None),  # chunk of the main memory
-    "memory_lr": Interval(float, 0.0, 1.0, closed="right"),  # inner step eta at initialisation
-    "memory_decay": Interval(float, 0.0, 0.5),  # 1 - alpha at initialisation
-    "self_modify": Boolean(),
-    "grad_mode": Options(GRAD_MODES),
-    "memory_loss": Options(MEMORY_LOSSES),  # inner loss of a linear memory: Eq. 93 (l2) or Eq. 92 (dot)
-    "self_mod_depth": Interval(int, 1, None),  # stacked blocks
+TITANS_PARAMS: dict[str, Param] = {
+    "memory_hidden": Param(32, Interval(int, 0, None), "hidden width of the memories (0: a linear memory, run "
+                                                       "by the delta-rule kernel)"),
+    "chunk_size": Param(2, COUNT, "chunk of the k, v, eta, alpha memories (tokens per gradient state)"),
+    "memory_chunk_size": Param(4, COUNT, "chunk of the main memory"),
+    "memory_lr": Param(0.5, Interval(float, 0.0, 1.0, closed="right"), "inner step eta at initialisation"),
+    "memory_decay": Param(0.01, Interval(float, 0.0, 0.5), "1 - alpha (retention) at initialisation"),
+    "self_modify": Param(True, Boolean(), "k, v, eta, alpha from self-modifying memories (false: static "
+                                          "projections, Eqs. 76-78)"),
+    "grad_mode": Param("meta", Options(GRAD_MODES), "backpropagate through the inner writes (meta) or "
+                                                    "detach them (stopgrad)"),
+    "memory_loss": Param("l2", Options(MEMORY_LOSSES), "inner loss of a linear memory: Eq. 93 (l2) or "
+                                                       "Eq. 92 (dot)"),
+    "self_mod_depth": Param(1, COUNT, "stacked Titans (+ CMS) blocks"),
 }
 
 
@@ -53,15 +55,6 @@ def titans_options(hp: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("memory_hidden", "chunk_size", "memory_chunk_size", "memory_lr", "memory_decay", "self_modify",
             "grad_mode", "memory_loss")
     return {k: hp[k] for k in keys}
-
-
-def check_titans(hp: Mapping[str, Any], method: str, where: str) -> None:
-    """The memory combinations `SelfModifyingTitans` supports, as a usage error."""
-    try:
-        check_memory(hp["memory_hidden"], hp["self_modify"], hp["memory_loss"])
-    except ValueError as exc:
-        prefix = f"{where}: " if where else ""
-        raise UsageError(f"{prefix}method '{method}': {exc}.") from exc
 
 
 def cms_options(hp: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,50 +66,38 @@ def level_lr(hp: Mapping[str, Any], spec: LevelSpec) -> float:
     return lrs[spec.index] if lrs and spec.index >= 0 else hp["lr"]
 
 
-def _make_template(base: type) -> type:
-    class LevelScheduledTemplate(base):
-        """Avalanche template whose optimizer is the CMS level schedule."""
-
-        def __init__(self, *, partial_chunk: str = "flush", **kwargs: Any):
-            super().__init__(**kwargs)
-            self.partial_chunk = partial_chunk
-
-        def _after_training_exp(self, **kwargs: Any) -> None:
-            if self.partial_chunk == "flush" and end_of_experience(self.experience):
-                self.optimizer.flush()
-            super()._after_training_exp(**kwargs)
-
-    return LevelScheduledTemplate
+def _usage(where: str, method: str, exc: ValueError) -> UsageError:
+    return UsageError(f"{where + ': ' if where else ''}method '{method}': {exc}.")
 
 
 class NestedMethod(AvalancheMethod):
     """A Nested Learning model trained by an Avalanche template under the CMS level schedule."""
 
     FAMILY = "nested"
-    USES_CMS = True
+    USES_CMS: ClassVar[bool] = True
 
     @classmethod
-    def all_defaults(cls) -> dict[str, Any]:
-        return {**_TRAIN_DEFAULTS, **(CMS_DEFAULTS if cls.USES_CMS else {}), **cls.DEFAULTS}
-
-    @classmethod
-    def all_constraints(cls) -> dict[str, Any]:
-        return {**_TRAIN_CONSTRAINTS, "dim": Interval(int, 1, None), **(CMS_CONSTRAINTS if cls.USES_CMS else {}),
-                **cls._parameter_constraints}
+    def shared_params(cls) -> dict[str, Param]:
+        # The MLP's `hidden_sizes` does not apply: each Nested Learning model has its own width knobs.
+        return {**TRAIN_PARAMS, **NESTED_PARAMS, **(CMS_PARAMS if cls.USES_CMS else {})}
 
     @classmethod
     def check_hp(cls, hp: Mapping[str, Any], where: str) -> None:
+        if "memory_hidden" in hp:
+            try:
+                check_memory(hp["memory_hidden"], hp["self_modify"], hp["memory_loss"])
+            except ValueError as exc:
+                raise _usage(where, cls.NAME, exc) from exc
         if not cls.USES_CMS:
             return
-        prefix = f"{where}: " if where else ""
         levels = len(hp["frequencies"])
         if hp["level_lrs"] and len(hp["level_lrs"]) != levels:
-            raise UsageError(f"{prefix}'level_lrs' of method '{cls.NAME}' needs one learning rate per CMS level "
-                             f"({levels}) or none. Got {hp['level_lrs']!r} instead.")
+            raise UsageError(f"{where + ': ' if where else ''}'level_lrs' of method '{cls.NAME}' needs one learning "
+                             f"rate per CMS level ({levels}) or none. Got {hp['level_lrs']!r} instead.")
         try:
             check_periods(hp["frequencies"], hp["cms_variant"])
         except ValueError as exc:
-            raise UsageError(f"{prefix}method '{cls.NAME}': {exc}.") from exc
+            raise _usage(where, cls.NAME, exc) from exc
 
     @abstractmethod
     def build_net(self, hp: Mapping[str, Any], info: ScenarioInfo) -> nn.Module:
@@ -131,8 +112,7 @@ class NestedMethod(AvalancheMethod):
         return LevelScheduledOptimizer(
             model_levels(model), lambda params, spec: build_optimizer(params, {**hp, "lr": level_lr(hp, spec)}, model))
 
-    def template(self) -> type:
-        return _make_template(super().template())
+    def boundary_plugins(self, hp: Mapping[str, Any]) -> list[Any]:
+        from nlbench.methods.plugins import FlushPartialChunks
 
-    def template_options(self, hp: Mapping[str, Any]) -> dict[str, Any]:
-        return {"partial_chunk": hp.get("partial_chunk", "flush")}
+        return [FlushPartialChunks()] if hp.get("partial_chunk", "flush") == "flush" else []

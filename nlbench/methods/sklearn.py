@@ -22,11 +22,17 @@ import numpy as np
 import torch
 
 from nlbench.core.errors import UsageError
-from nlbench.core.params import Boolean, Interval, Options
+from nlbench.core.params import COUNT, Boolean, Options, Param
 from nlbench.data.scenario import ScenarioData
 from nlbench.methods.base import Learner, Method
 
 REGIMES = ("incremental", "cumulative")
+SKLEARN_PARAMS: dict[str, Param] = {
+    "regime": Param("incremental", Options(REGIMES), "learn experience by experience, or refit on all data seen "
+                                                     "so far (cumulative)"),
+    "grid": Param(False, Boolean(), "tune GRID on a 20 % validation split of the first experience"),
+    "partial_fit_epochs": Param(5, COUNT, "passes per experience of an estimator with partial_fit"),
+}
 
 
 def as_features(x: torch.Tensor) -> np.ndarray:
@@ -126,20 +132,10 @@ class SklearnMethod(Method):
 
     FAMILY = "sklearn"
     GRID: ClassVar[dict[str, Sequence[Any]]] = {}  # searched on the first experience when `grid = true`
-    COMMON_DEFAULTS: ClassVar[dict[str, Any]] = {"regime": "incremental", "grid": False, "partial_fit_epochs": 5}
-    COMMON_CONSTRAINTS: ClassVar[dict[str, Any]] = {
-        "regime": Options(REGIMES),
-        "grid": Boolean(),
-        "partial_fit_epochs": Interval(int, 1, None),  # passes per experience for estimators with partial_fit
-    }
 
     @classmethod
-    def all_defaults(cls) -> dict[str, Any]:
-        return {**cls.COMMON_DEFAULTS, **cls.DEFAULTS}
-
-    @classmethod
-    def all_constraints(cls) -> dict[str, Any]:
-        return {**cls.COMMON_CONSTRAINTS, **cls._parameter_constraints}
+    def shared_params(cls) -> dict[str, Param]:
+        return SKLEARN_PARAMS
 
     @classmethod
     def check_hp(cls, hp: Mapping[str, Any], where: str) -> None:
@@ -151,6 +147,5 @@ class SklearnMethod(Method):
     def make_estimator(self, hp: Mapping[str, Any], seed: int) -> Any:
         """A fresh, unfitted estimator for these hyperparameters, seeded where the estimator takes a seed."""
 
-    def make_learner(self, hp: dict[str, Any], data: ScenarioData, device: str,
-                     loggers: Sequence[Any] = ()) -> Learner:
+    def make_learner(self, hp: dict[str, Any], data: ScenarioData, device: str) -> Learner:
         return SklearnLearner(self, hp, data, seed=int(torch.initial_seed() % (2**31)))

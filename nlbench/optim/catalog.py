@@ -1,14 +1,20 @@
-"""Every optimizer a method can train with, by name: its options, their constraints, and how to build it.
+"""Every optimizer a method can train with, by name: its knobs, how to build it, and its own strategy.
 
 A method's `optimizer` key picks one and its `optimizer_options` table sets that optimizer's own knobs, so
 `optimizer = "m3"` works with any gradient-trained strategy. `lr`, `momentum` and `weight_decay` stay shared
 training keys. Options are validated like every other hyperparameter and logged resolved
 (`optimizer_options.*` params in MLflow).
+
+Each optimizer module of `nlbench.optim` registers its `OptimizerSpec` (adding an optimizer is adding that
+module); the catalog imports them all on first look-up. A spec with `strategy` defaults also becomes a
+registered strategy of the same name (`strategies/optimizers.py`) and a row of `nlbench bench optimizers`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,26 +23,65 @@ import torch
 from torch import nn
 
 from nlbench.core.errors import UsageError
-from nlbench.core.params import Boolean, Interval, NumberList, Options, validate_params
-from nlbench.optim.context import PRECONDITIONERS, ContextSteered
-from nlbench.optim.dgd import DGD
-from nlbench.optim.meta import MetaOptimizer
-from nlbench.optim.momentum import OUTPUTS, DeepMomentum, DeltaMomentum
-from nlbench.optim.muon import M3, Muon
+from nlbench.core.params import Param, defaults, validate_params
 
 # What happens to the optimizer's memory (momentum, moments, controller) when a new experience starts.
 MEMORY_POLICIES = ("keep", "reset")
 
-_UNIT = Interval(float, 0.0, 1.0, closed="right")
-_POSITIVE = Interval(float, 0.0, None, closed="neither")
+Builder = Callable[[list[nn.Parameter], Mapping[str, Any], Mapping[str, Any], "nn.Module | None"],
+                   torch.optim.Optimizer]
 
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    build: Callable[[list[nn.Parameter], Mapping[str, Any], Mapping[str, Any], nn.Module | None],
-                    torch.optim.Optimizer]
-    defaults: dict[str, Any] = field(default_factory=dict)
-    constraints: dict[str, Any] = field(default_factory=dict)
+    """`build(params, hp, options, model)`; `params` are the optimizer's own knobs (`optimizer_options`);
+    `strategy` holds the defaults (lr, momentum) of its naive-fine-tuning strategy, None for no strategy."""
+
+    name: str
+    build: Builder
+    summary: str
+    params: Mapping[str, Param] = field(default_factory=dict)
+    strategy: Mapping[str, Any] | None = None
+
+
+class Catalog(Mapping[str, OptimizerSpec]):
+    """Name -> spec; every module of `nlbench.optim` is imported on first look-up, so each can register itself."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, OptimizerSpec] = {}
+        self._discovered = False
+
+    def register(self, spec: OptimizerSpec) -> OptimizerSpec:
+        other = self._specs.get(spec.name)
+        if other is not None and other.build is not spec.build:
+            raise TypeError(f"optimizer '{spec.name}' is registered twice")
+        self._specs[spec.name] = spec
+        return spec
+
+    def _discover(self) -> None:
+        if not self._discovered:
+            self._discovered = True
+            package = importlib.import_module("nlbench.optim")
+            for module in pkgutil.iter_modules(package.__path__):
+                importlib.import_module(f"nlbench.optim.{module.name}")
+
+    def __getitem__(self, name: str) -> OptimizerSpec:
+        self._discover()
+        return self._specs[name]
+
+    def __iter__(self) -> Iterator[str]:
+        """torch's own first, then nlbench's by name: an order that does not depend on the file layout."""
+        self._discover()
+        builtin = [n for n in ("sgd", "adam") if n in self._specs]
+        return iter(builtin + sorted(set(self._specs) - set(builtin)))
+
+    def __len__(self) -> int:
+        self._discover()
+        return len(self._specs)
+
+
+OPTIMIZERS = Catalog()
+register_optimizer = OPTIMIZERS.register
 
 
 def _sgd(params: Any, hp: Mapping[str, Any], opts: Mapping[str, Any], model: Any) -> torch.optim.Optimizer:
@@ -47,61 +92,15 @@ def _adam(params: Any, hp: Mapping[str, Any], opts: Mapping[str, Any], model: An
     return torch.optim.Adam(params, lr=hp["lr"], weight_decay=hp["weight_decay"])
 
 
-def _context(params: Any, hp: Mapping[str, Any], opts: Mapping[str, Any], model: Any) -> torch.optim.Optimizer:
-    inner = OPTIMIZERS[opts["inner"]].build(params, hp, {}, model)
-    return ContextSteered(inner, precondition=opts["precondition"], beta=opts["beta"])
-
-
-def _dgd(params: Any, hp: Mapping[str, Any], opts: Mapping[str, Any], model: Any) -> torch.optim.Optimizer:
-    if model is None:
-        raise ValueError("DGD needs the model, to capture its linear layers' inputs")
-    return DGD(params, model, lr=hp["lr"], weight_decay=hp["weight_decay"])
-
-
-OPTIMIZERS: dict[str, OptimizerSpec] = {
-    "sgd": OptimizerSpec(_sgd),
-    "adam": OptimizerSpec(_adam),
-    "delta-momentum": OptimizerSpec(
-        lambda params, hp, opts, model: DeltaMomentum(params, lr=hp["lr"], momentum=hp["momentum"],
-                                                      weight_decay=hp["weight_decay"])),
-    "deep-momentum": OptimizerSpec(
-        lambda params, hp, opts, model: DeepMomentum(params, lr=hp["lr"], momentum=hp["momentum"],
-                                                     weight_decay=hp["weight_decay"], **opts),
-        {"hidden": 8, "output": "none", "mlp_decay": 1.0},
-        {"hidden": Interval(int, 0, None), "output": Options(OUTPUTS), "mlp_decay": _UNIT}),
-    "dgd": OptimizerSpec(_dgd),
-    "muon": OptimizerSpec(
-        lambda params, hp, opts, model: Muon(params, lr=hp["lr"], momentum=hp["momentum"],
-                                             weight_decay=hp["weight_decay"], **opts),
-        {"nesterov": True, "ns_steps": 5, "fallback_lr": 1e-3},
-        {"nesterov": Boolean(), "ns_steps": Interval(int, 1, None), "fallback_lr": _POSITIVE}),
-    "m3": OptimizerSpec(
-        lambda params, hp, opts, model: M3(params, lr=hp["lr"], weight_decay=hp["weight_decay"], **opts),
-        {"period": 10, "alpha": 1.0, "betas": [1.0, 1.0, 1.0], "decays": [0.95, 0.99, 0.999], "ns_steps": 5,
-         "eps": 0.1, "scale_free": True, "fallback_lr": 1e-3},
-        {"period": Interval(int, 1, None), "alpha": Interval(float, 0.0, None),
-         "betas": NumberList(3, _POSITIVE), "decays": NumberList(3, _UNIT), "ns_steps": Interval(int, 1, None),
-         "eps": _POSITIVE, "scale_free": Boolean(), "fallback_lr": _POSITIVE}),
-    "context-steered": OptimizerSpec(
-        _context,
-        {"inner": "sgd", "precondition": "adagrad", "beta": 0.999},
-        {"inner": Options(("sgd", "adam")), "precondition": Options(PRECONDITIONERS),
-         "beta": Interval(float, 0.0, 1.0, closed="neither")}),
-    "meta-opt": OptimizerSpec(
-        lambda params, hp, opts, model: MetaOptimizer(params, lr=hp["lr"], momentum=hp["momentum"],
-                                                      weight_decay=hp["weight_decay"], **opts),
-        {"lr_bounds": [1e-3, 0.5], "momentum_bounds": [0.0, 0.99], "meta_lr": 0.01},
-        {"lr_bounds": NumberList(2, _POSITIVE, increasing=True),
-         "momentum_bounds": NumberList(2, Interval(float, 0.0, 1.0, closed="left"), increasing=True),
-         "meta_lr": _POSITIVE}),
-}
+register_optimizer(OptimizerSpec("sgd", _sgd, "torch's SGD (with `momentum` and coupled `weight_decay`)"))
+register_optimizer(OptimizerSpec("adam", _adam, "torch's Adam"))
 
 
 def resolve_options(name: str, options: Mapping[str, Any], where: str = "") -> dict[str, Any]:
     """The optimizer's defaults updated by `options`, each key and value validated."""
     spec = OPTIMIZERS[name]
-    validate_params(options, spec.constraints, f"optimizer '{name}' (optimizer_options)", where)
-    return {**spec.defaults, **options}
+    validate_params(options, spec.params, f"optimizer '{name}' (optimizer_options)", where)
+    return {**defaults(spec.params), **options}
 
 
 def check_optimizer(hp: Mapping[str, Any], owner: str, where: str = "") -> None:
@@ -118,12 +117,12 @@ def check_optimizer(hp: Mapping[str, Any], owner: str, where: str = "") -> None:
 
 def build_optimizer(params: Any, hp: Mapping[str, Any], model: nn.Module | None = None) -> torch.optim.Optimizer:
     """The optimizer `hp["optimizer"]` over `params`; `model` is needed by DGD (its linear layers)."""
-    name = hp["optimizer"]
-    return OPTIMIZERS[name].build(list(params), hp, hp.get("optimizer_options") or OPTIMIZERS[name].defaults, model)
+    spec = OPTIMIZERS[hp["optimizer"]]
+    return spec.build(list(params), hp, hp.get("optimizer_options") or defaults(spec.params), model)
 
 
-def save_state(optimizer: Any, path: str | Path) -> None:
-    """Write an optimizer's full state (every nlbench optimizer round-trips bit-identically)."""
+def save_state(optimizer: Any, path: Any) -> None:
+    """Write an optimizer's full state (every nlbench optimizer round-trips bit-identically) to a path or file."""
     torch.save(optimizer.state_dict(), path)
 
 

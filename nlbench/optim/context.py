@@ -19,7 +19,9 @@ from typing import Any
 
 import torch
 
+from nlbench.core.params import Interval, Options, Param
 from nlbench.optim.base import ParameterwiseOptimizer
+from nlbench.optim.catalog import OptimizerSpec, build_optimizer, register_optimizer
 
 PRECONDITIONERS = ("none", "adagrad", "adam", "outer")
 
@@ -78,3 +80,17 @@ class ContextSteered(ParameterwiseOptimizer):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict["steer"])
         self.inner.load_state_dict(state_dict["inner"])
+
+
+def _build(params: Any, hp: Any, opts: Any, model: Any) -> ContextSteered:
+    return ContextSteered(build_optimizer(params, {**hp, "optimizer": opts["inner"], "optimizer_options": {}}),
+                          precondition=opts["precondition"], beta=opts["beta"])
+
+
+register_optimizer(OptimizerSpec(
+    "context-steered", _build,
+    "SGD steered by an associative gradient memory (AdaGrad by default; Eq. 47, App. B)",
+    {"inner": Param("sgd", Options(("sgd", "adam")), "the wrapped optimizer that takes the step"),
+     "precondition": Param("adagrad", Options(PRECONDITIONERS), "the gradient memory P"),
+     "beta": Param(0.999, Interval(float, 0.0, 1.0, closed="neither"), "decay of the `adam` memory")},
+    strategy={"lr": 0.03}))

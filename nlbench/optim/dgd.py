@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from nlbench.optim.base import ParameterwiseOptimizer, with_weight_decay
+from nlbench.optim.catalog import OptimizerSpec, register_optimizer
 
 
 def dgd_step(W: torch.Tensor, grad: torch.Tensor, x: torch.Tensor, lr: float) -> torch.Tensor:
@@ -77,3 +78,13 @@ class DGD(ParameterwiseOptimizer):
 
     def after_step(self) -> None:
         self._inputs.clear()  # an input is used once: the next step needs the next forward's
+
+
+def _build(params: Any, hp: Any, opts: Any, model: nn.Module | None) -> DGD:
+    if model is None:
+        raise ValueError("DGD needs the model, to capture its linear layers' inputs")
+    return DGD(params, model, lr=hp["lr"], weight_decay=hp["weight_decay"])
+
+
+register_optimizer(OptimizerSpec("dgd", _build, "Delta Gradient Descent on the linear layers (arXiv Eq. 57)",
+                                 strategy={"lr": 0.1}))

@@ -33,6 +33,9 @@ from typing import Any
 
 import torch
 
+from nlbench.core.params import POSITIVE, Interval, NumberList, Param
+from nlbench.optim.catalog import OptimizerSpec, register_optimizer
+
 N_FEATURES = 6  # five context features and a bias
 
 
@@ -145,3 +148,15 @@ class MetaOptimizer(torch.optim.Optimizer):
             p.sub_(lr * state["momentum_buffer"])
         self.meta.update(features=features, lr=lr, momentum=mu)
         return loss
+
+
+register_optimizer(OptimizerSpec(
+    "meta-opt",
+    lambda params, hp, opts, model: MetaOptimizer(params, lr=hp["lr"], momentum=hp["momentum"],
+                                                  weight_decay=hp["weight_decay"], **opts),
+    "momentum SGD whose lr and momentum a meta-learned controller sets from the context flow",
+    {"lr_bounds": Param([1e-3, 0.5], NumberList(2, POSITIVE, increasing=True), "range the controller's lr stays in"),
+     "momentum_bounds": Param([0.0, 0.99], NumberList(2, Interval(float, 0.0, 1.0, closed="left"), increasing=True),
+                              "range the controller's momentum stays in"),
+     "meta_lr": Param(0.01, POSITIVE, "Adam step of the controller on the look-ahead loss")},
+    strategy={"lr": 0.1, "momentum": 0.5}))

@@ -13,7 +13,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from nlbench.core.params import UNIT, Interval, Options, Param
 from nlbench.optim.base import ParameterwiseOptimizer, with_weight_decay
+from nlbench.optim.catalog import OptimizerSpec, register_optimizer
 from nlbench.optim.newton_schulz import newton_schulz
 
 OUTPUTS = ("none", "tanh", "newton-schulz")
@@ -125,3 +127,20 @@ class DeepMomentum(ParameterwiseOptimizer):
         elif group["output"] == "newton-schulz" and p.ndim == 2:
             out = lr * newton_schulz(out)
         p.add_(out)  # W_{i+1} = W_i + sigma(m_{i+1}(u_i))
+
+
+register_optimizer(OptimizerSpec(
+    "delta-momentum",
+    lambda params, hp, opts, model: DeltaMomentum(params, lr=hp["lr"], momentum=hp["momentum"],
+                                                  weight_decay=hp["weight_decay"]),
+    "Delta Momentum: momentum with the delta-rule objective (arXiv Eqs. 48-49)",
+    strategy={"lr": 0.01, "momentum": 0.9}))
+register_optimizer(OptimizerSpec(
+    "deep-momentum",
+    lambda params, hp, opts, model: DeepMomentum(params, lr=hp["lr"], momentum=hp["momentum"],
+                                                 weight_decay=hp["weight_decay"], **opts),
+    "Deep Momentum GD: an MLP momentum memory learned online (arXiv Eqs. 50, 52)",
+    {"hidden": Param(8, Interval(int, 0, None), "width of the momentum MLP (0: classic momentum)"),
+     "output": Param("none", Options(OUTPUTS), "nonlinearity sigma on the memory's output (Eq. 52)"),
+     "mlp_decay": Param(1.0, UNIT, "decay of the shared MLP weights per step (1: none)")},
+    strategy={"lr": 0.01, "momentum": 0.9}))

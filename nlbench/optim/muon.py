@@ -13,7 +13,9 @@ from typing import Any
 
 import torch
 
+from nlbench.core.params import COUNT, NON_NEGATIVE, POSITIVE, UNIT, Boolean, NumberList, Param
 from nlbench.optim.base import ParameterwiseOptimizer
+from nlbench.optim.catalog import OptimizerSpec, register_optimizer
 from nlbench.optim.newton_schulz import newton_schulz
 
 
@@ -114,3 +116,29 @@ class M3(_MatrixOptimizer):
         if group["scale_free"]:  # sqrt(V) relative to its mean, floored at eps
             return (root / root.mean().clamp_min(1e-30)).clamp_min(group["eps"])
         return root + group["eps"]
+
+
+_NS_STEPS = Param(5, COUNT, "Newton-Schulz iterations per orthogonalisation")
+_FALLBACK_LR = Param(1e-3, POSITIVE, "AdamW learning rate of the non-matrix parameters")
+register_optimizer(OptimizerSpec(
+    "muon",
+    lambda params, hp, opts, model: Muon(params, lr=hp["lr"], momentum=hp["momentum"],
+                                         weight_decay=hp["weight_decay"], **opts),
+    "Muon: Newton-Schulz orthogonalised momentum (arXiv Eq. 52)",
+    {"nesterov": Param(True, Boolean(), "read the momentum as g + mu b (Nesterov)"), "ns_steps": _NS_STEPS,
+     "fallback_lr": _FALLBACK_LR},
+    strategy={"lr": 0.01, "momentum": 0.95}))
+register_optimizer(OptimizerSpec(
+    "m3",
+    lambda params, hp, opts, model: M3(params, lr=hp["lr"], weight_decay=hp["weight_decay"], **opts),
+    "M3: multi-scale momentum Muon (arXiv §7.2, Algorithm 1)",
+    {"period": Param(10, COUNT, "steps per chunk of the slow momentum M2"),
+     "alpha": Param(1.0, NON_NEGATIVE, "weight of the slow momentum's update O2"),
+     "betas": Param([1.0, 1.0, 1.0], NumberList(3, POSITIVE), "write strengths b1, b2, b3 of M1, V and M2"),
+     "decays": Param([0.95, 0.99, 0.999], NumberList(3, UNIT), "decays d1, d2, dv of M1, M2 and V ([1, 1, 1]: "
+                                                                "Algorithm 1 as printed)"),
+     "ns_steps": _NS_STEPS,
+     "eps": Param(0.1, POSITIVE, "floor of the denominator"),
+     "scale_free": Param(True, Boolean(), "divide by sqrt(V) / mean(sqrt(V)) instead of sqrt(V) + eps"),
+     "fallback_lr": _FALLBACK_LR},
+    strategy={"lr": 0.003}))

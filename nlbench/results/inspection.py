@@ -6,22 +6,13 @@ from typing import Any
 
 import pandas as pd
 
-from nlbench.core.errors import UsageError
-from nlbench.results.tracking import read_matrix
-
-
-def get_run(client: Any, run_id: str) -> Any:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_run(run_id)
-    except MlflowException as exc:
-        raise UsageError(f"no run '{run_id}' in {client.tracking_uri}; list runs with `nlbench runs`.") from exc
+from nlbench.results import schema
+from nlbench.results.store import get_run, n_experiences, read_matrix
 
 
 def _final_metrics(run: Any) -> dict[str, float]:
-    return {k: v for k, v in sorted(run.data.metrics.items()) if not k.startswith(("acc/", "init/"))
-            and "_phase" not in k}
+    """The run's one-value metrics (final metrics, costs), not its matrices or training curves."""
+    return {k: v for k, v in sorted(run.data.metrics.items()) if k.startswith(schema.SUMMARY_PREFIXES)}
 
 
 def show(client: Any, run_id: str) -> str:
@@ -30,11 +21,12 @@ def show(client: Any, run_id: str) -> str:
     lines = [f"run {run_id}  {run.info.run_name}  [{run.info.status}]",
              "  " + "  ".join(f"{k}={tags[k]}" for k in ("suite", "scenario", "method", "family", "seed", "device")
                               if k in tags)]
-    if "error" in tags:
-        lines.append(f"  error: {tags['error']}")
+    for tag in (schema.ERROR, schema.TRACKING_ERROR):
+        if tag in tags:
+            lines.append(f"  {tag}: {tags[tag]}")
     lines += ["", "params:"] + [f"  {k} = {v}" for k, v in sorted(run.data.params.items())]
     lines += ["", "metrics:"] + [f"  {k} = {v:.4f}" for k, v in _final_metrics(run).items()]
-    R = read_matrix(client, run_id, sum(1 for k in run.data.metrics if k.startswith("acc/exp")))
+    R = read_matrix(client, run_id, n_experiences(run))
     if R.size:
         frame = pd.DataFrame(R, index=[f"after {i}" for i in range(len(R))],
                              columns=[f"exp{j}" for j in range(len(R))])

@@ -1,52 +1,53 @@
-"""The model-comparison table that heart-disease papers publish, written after a suite (`report = "model-table"`).
+"""The model-comparison table heart-disease papers publish, read from the store like the leaderboard.
 
-One row per method on a single-experience binary scenario: accuracy, ROC AUC and balanced accuracy as mean ± std
-over seeds, training time, and the number of learned parameters. It comes with ROC curves (all seeds' test
-scores pooled per method), confusion matrices (summed over seeds), and the duplicate check of every seed's split.
+One row per method on a binary scenario: accuracy, ROC AUC and balanced accuracy over seeds, training time, and
+the number of learned parameters. It comes with ROC curves (all seeds' test scores pooled per method),
+confusion matrices (summed over seeds), and the duplicate check of every seed's split. `nlbench run` writes it
+after a suite with `report = "model-table"`; `nlbench model-table --suite NAME` regenerates it from the store.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from nlbench.results.leaderboard import markdown_table
-from nlbench.results.summary import mean_std
+from nlbench.core.errors import UsageError
+from nlbench.results import schema
+from nlbench.results.report import header_lines
+from nlbench.results.store import read_json_artifact, runs_frame, search
+from nlbench.results.tables import PLUS_MINUS, estimate, markdown_table
+
+Scores = list[tuple[list[int], list[float]]]  # per test set: labels, positive-class scores
 
 
-def model_table(results: Sequence[Any]) -> pd.DataFrame:
-    """Rows per method, in the suite's order, sorted by mean accuracy."""
+def model_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per method, sorted by mean accuracy; `frame` is `runs_frame` plus an `n_params` column."""
     rows = []
-    for method in dict.fromkeys(r.config.method for r in results):
-        runs = [r for r in results if r.config.method == method]
-        rows.append({
-            "method": method, "seeds": len(runs),
-            "accuracy": mean_std([r.summary["acc"] for r in runs]),
-            "roc_auc": mean_std([r.summary.get("auc", float("nan")) for r in runs]),
-            "balanced_accuracy": mean_std([r.summary.get("bacc", float("nan")) for r in runs]),
-            "train_time_s": mean_std([r.train_time_s for r in runs]),
-            "parameters": int(np.median([r.n_params for r in runs])),
-            "_acc": float(np.mean([r.summary["acc"] for r in runs])),
-        })
+    for method, g in frame.groupby("method", sort=False):
+        rows.append({"method": method, "seeds": len(g), "accuracy": str(estimate(g["acc"])),
+                     "roc_auc": str(estimate(g["auc"])), "balanced_accuracy": str(estimate(g["bacc"])),
+                     "train_time_s": str(estimate(g["train_s"])), "parameters": int(g["n_params"].median()),
+                     "_acc": g["acc"].mean()})
     return pd.DataFrame(rows).sort_values("_acc", ascending=False).drop(columns="_acc")
 
 
-def roc_plot(results: Sequence[Any], path: Path, title: str) -> None:
-    import matplotlib
+def _pooled(scores: Sequence[Scores]) -> tuple[np.ndarray, np.ndarray]:
+    y = np.concatenate([np.asarray(s[0], dtype=int) for run in scores for s in run])
+    p = np.concatenate([np.asarray(s[1], dtype=float) for run in scores for s in run])
+    return y, p
 
-    matplotlib.use("Agg")
+
+def roc_plot(scores: Mapping[str, Sequence[Scores]], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
     from sklearn.metrics import roc_auc_score, roc_curve
 
     fig, ax = plt.subplots(figsize=(6.5, 6))
-    for method in dict.fromkeys(r.config.method for r in results):
-        y = np.concatenate([s[0] for r in results if r.config.method == method for s in r.final_scores])
-        p = np.concatenate([s[1] for r in results if r.config.method == method for s in r.final_scores])
+    for method, runs in scores.items():
+        y, p = _pooled(runs)
         fpr, tpr, _ = roc_curve(y, p)
         ax.plot(fpr, tpr, label=f"{method} (pooled AUC {roc_auc_score(y, p):.3f})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
@@ -57,20 +58,16 @@ def roc_plot(results: Sequence[Any], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def confusion_plot(results: Sequence[Any], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
+def confusion_plot(scores: Mapping[str, Sequence[Scores]], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
     from sklearn.metrics import confusion_matrix
 
-    methods = list(dict.fromkeys(r.config.method for r in results))
+    methods = list(scores)
     cols = min(4, len(methods))
     rows = -(-len(methods) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows), squeeze=False)
     for ax, method in zip(axes.flat, methods, strict=False):
-        y = np.concatenate([s[0] for r in results if r.config.method == method for s in r.final_scores])
-        p = np.concatenate([s[1] for r in results if r.config.method == method for s in r.final_scores])
+        y, p = _pooled(scores[method])
         cm = confusion_matrix(y, (p >= 0.5).astype(int), labels=[0, 1])
         ax.imshow(cm, cmap="Blues")
         for (i, j), v in np.ndenumerate(cm):
@@ -85,9 +82,12 @@ def confusion_plot(results: Sequence[Any], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def duplicate_lines(scenario: Any, seeds: Sequence[int]) -> list[str]:
+def duplicate_lines(config: Any, seeds: Sequence[int], data_dir: str) -> list[str]:
+    """The duplicate check of each seed's split, on the scenario a run config names."""
+    from nlbench.core.registry import SCENARIOS
     from nlbench.data.duplicates import duplicate_report
 
+    scenario = SCENARIOS.get(config["scenario_name"])(data_dir=data_dir, **config["scenario_options"])
     lines = []
     for seed in seeds:
         report = duplicate_report(scenario.build(seed).raw_rows())
@@ -97,37 +97,47 @@ def duplicate_lines(scenario: Any, seeds: Sequence[int]) -> list[str]:
     return lines
 
 
-def write_model_table(suite: Any, results: Sequence[Any], out: Path, environment: dict[str, str]) -> list[Path]:
-    """`<scenario>.md`, `.csv`, `_roc.png` and `_confusion.png` under `out`, one set per scenario of the suite."""
-    from nlbench.core.registry import SCENARIOS
+def write_model_tables(tracking_uri: str, suite: str, out: Path, command: str, experiment: str | None = None,
+                       data_dir: str = "", **filters: Any) -> list[Path]:
+    """`<scenario>.md`, `.csv`, `_roc.png` and `_confusion.png` under `out` for each binary scenario of the runs."""
+    from mlflow.tracking import MlflowClient
 
+    experiment = experiment or f"nlbench-{suite}"
+    runs = search(tracking_uri, experiment, **filters)
+    frame = runs_frame(runs)
+    if frame.empty:
+        raise UsageError(f"no finished runs in experiment '{experiment}' at {tracking_uri} match the filters.")
+    frame["n_params"] = frame["run_id"].map(runs.set_index("run_id")[schema.metric_column(schema.N_PARAMS)])
+    client = MlflowClient(tracking_uri)
+    scores = {run_id: read_json_artifact(client, run_id, schema.TEST_SCORES) for run_id in frame["run_id"]}
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
-    for label in dict.fromkeys(r.config.scenario for r in results if r.ok):
-        runs = [r for r in results if r.ok and r.config.scenario == label]
-        if not runs[0].final_scores:
+    for label, group in frame.groupby("scenario", sort=False):
+        group = group[group["run_id"].map(lambda r: bool(scores[r]))]
+        if group.empty:
             continue  # only binary scenarios carry test scores
-        stem = label.replace("-", "_")
-        table = model_table(runs)
-        scenario = SCENARIOS.get(runs[0].config.scenario_name)(**runs[0].config.scenario_options)
+        stem = str(label).replace("-", "_")
+        table = model_table(group)
+        by_method = {m: [scores[r] for r in g["run_id"]] for m, g in group.groupby("method", sort=False)}
         csv, md = out / f"{stem}.csv", out / f"{stem}.md"
-        table.to_csv(csv, index=False)
         roc, confusion = out / f"{stem}_roc.png", out / f"{stem}_confusion.png"
-        roc_plot(runs, roc, f"{label}: ROC curves")
-        confusion_plot(runs, confusion, f"{label}: confusion matrices")
-        seeds = sorted({r.config.seed for r in runs})
+        table.to_csv(csv, index=False)
+        roc_plot({m: by_method[m] for m in table["method"]}, roc, f"{label}: ROC curves")
+        confusion_plot({m: by_method[m] for m in table["method"]}, confusion, f"{label}: confusion matrices")
+        ids = runs["run_id"].isin(group["run_id"])
+        config = read_json_artifact(client, group["run_id"].iloc[0], schema.RUN_CONFIG)
+        seeds = sorted(int(s) for s in group["seed"].unique())
+        source = runs.loc[ids, schema.tag_column(schema.DATA_SOURCE)].dropna().unique()
         lines = [
-            f"# {label}: model comparison", "",
-            f"Suite `{suite.name}`, {len(runs)} finished runs, seeds {seeds}; generated "
-            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. nlbench {environment.get('nlbench_version')}, "
-            f"torch {environment.get('torch_version')}; machine: {environment.get('machine')}.",
-            f"Data: {runs[0].data_source}. Regenerate: `nlbench run {suite.name}`.", "",
-            "Mean ± std over seeds of the test accuracy, ROC AUC and balanced accuracy (threshold 0.5), the "
-            "training time in seconds, and the median number of learned parameters (weights, tree nodes, support "
-            "vectors, or the stored training set for k-NN).", "",
+            f"# {label}: model comparison", "", *header_lines(suite, command, runs[ids]),
+            f"Seeds {seeds}. Data: {', '.join(map(str, source)) or 'not recorded'}.", "",
+            f"Test accuracy, ROC AUC and balanced accuracy (threshold 0.5) and training time in seconds: {PLUS_MINUS}. "
+            "Parameters: the median number of learned parameters (weights, tree nodes, support vectors, or the "
+            "stored training set for k-NN).", "",
             *markdown_table(table), "",
             f"![ROC curves]({roc.name})", f"![Confusion matrices]({confusion.name})", "",
-            "Duplicate rows (exact, before preprocessing):", *duplicate_lines(scenario, seeds), "",
+            "Duplicate rows (exact, before preprocessing):",
+            *duplicate_lines(config, seeds, data_dir or config.get("data_dir", "")), "",
         ]
         md.write_text("\n".join(lines), encoding="utf-8")
         paths += [md, csv, roc, confusion]

@@ -5,38 +5,16 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from nlbench.results.leaderboard import display_table, flat_table, leaderboard, markdown, runs_frame
-from nlbench.results.tracking import read_matrix, run_filter
-
-
-def search(tracking_uri: str, experiment: str, scenario: str | None = None, method: str | None = None,
-           family: str | None = None, since: str | None = None,
-           tags: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Child runs of one experiment, filtered in MLflow (kind, scenario, method, family, tags, start date)."""
-    import mlflow
-
-    from nlbench.core.errors import UsageError
-
-    mlflow.set_tracking_uri(tracking_uri)
-    if mlflow.get_experiment_by_name(experiment) is None:
-        names = [e.name for e in mlflow.search_experiments()]
-        raise UsageError(f"no MLflow experiment '{experiment}' in {tracking_uri}; experiments there: "
-                         f"{', '.join(names) or 'none'}. Run the suite first (nlbench run SUITE).")
-    filters = [run_filter(tags, kind="run", scenario=scenario, method=method, family=family)]
-    if since:
-        try:
-            ms = int(pd.Timestamp(since, tz="UTC").timestamp() * 1000)
-        except ValueError as exc:
-            raise UsageError(f"--since must be a date such as 2026-11-23. Got {since!r} instead.") from exc
-        filters.append(f"attributes.start_time >= {ms}")
-    return mlflow.search_runs(experiment_names=[experiment], filter_string=" and ".join(filters),
-                              max_results=50_000)
+from nlbench.core.errors import UsageError
+from nlbench.results import schema
+from nlbench.results.leaderboard import flat_table, leaderboard, markdown, terminal_text
+from nlbench.results.store import read_matrix, run_filter, runs_frame, search
 
 
 def mean_matrices(runs: pd.DataFrame, frame: pd.DataFrame, tracking_uri: str) -> dict[tuple[str, str], np.ndarray]:
@@ -44,7 +22,7 @@ def mean_matrices(runs: pd.DataFrame, frame: pd.DataFrame, tracking_uri: str) ->
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)
-    exp_cols = [c for c in runs.columns if c.startswith("metrics.acc/exp")]
+    exp_cols = [c for c in runs.columns if c.startswith(schema.metric_column(schema.matrix_key("acc", "")))]
     n_experiences = runs.set_index("run_id")[exp_cols].notna().sum(axis=1)
     out: dict[tuple[str, str], list[np.ndarray]] = {}
     for row in frame.itertuples(index=False):
@@ -95,7 +73,7 @@ def header_lines(suite: str, command: str, runs: pd.DataFrame) -> list[str]:
     """Versions and machine as the runs recorded them (environment tags), not this process's."""
 
     def recorded(tag: str) -> str:
-        values = runs.get(f"tags.{tag}", pd.Series(dtype=object)).dropna().unique()
+        values = runs.get(schema.tag_column(tag), pd.Series(dtype=object)).dropna().unique()
         return ", ".join(sorted(map(str, values))) or "not recorded"
 
     generated = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -108,8 +86,6 @@ def header_lines(suite: str, command: str, runs: pd.DataFrame) -> list[str]:
 def build_report(tracking_uri: str, suite: str, out: Path, command: str, experiment: str | None = None,
                  rank_by: str = "acc", reference: str = "naive", **filters: str | None) -> tuple[str, list[Path]]:
     """Write LEADERBOARD.md, leaderboard.csv and plots/ under `out`; return the terminal text and the paths."""
-    from nlbench.core.errors import UsageError
-
     experiment = experiment or f"nlbench-{suite}"
     runs = search(tracking_uri, experiment, **filters)
     frame = runs_frame(runs)
@@ -122,14 +98,10 @@ def build_report(tracking_uri: str, suite: str, out: Path, command: str, experim
     finished = runs[runs["run_id"].isin(frame["run_id"])]
     md.write_text(markdown(tables, header_lines(suite, command, finished), reference) + "\n", encoding="utf-8")
     csv = out / "leaderboard.csv"
-    flat_table(tables, reference).to_csv(csv, index=False, float_format="%.6g")
+    flat_table(tables).to_csv(csv, index=False, float_format="%.6g")
     paths = [md, csv, *write_plots(tables, matrices, frame, out / "plots")]
     _log_to_parent(tracking_uri, experiment, paths, out)
     return terminal_text(tables, reference), paths
-
-
-def terminal_text(tables: dict[str, pd.DataFrame], reference: str) -> str:
-    return "\n\n".join(f"{s}\n{display_table(t, reference).to_string(index=False)}" for s, t in tables.items())
 
 
 def _log_to_parent(tracking_uri: str, experiment: str, paths: Sequence[Path], root: Path) -> None:
@@ -137,7 +109,7 @@ def _log_to_parent(tracking_uri: str, experiment: str, paths: Sequence[Path], ro
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    parents = mlflow.search_runs(experiment_names=[experiment], filter_string="tags.kind = 'suite'",
+    parents = mlflow.search_runs(experiment_names=[experiment], filter_string=run_filter(kind=schema.SUITE_KIND),
                                  order_by=["attributes.start_time DESC"], max_results=1)
     if parents.empty:
         return

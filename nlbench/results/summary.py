@@ -1,13 +1,13 @@
-"""The end-of-suite table: per scenario, each method's ACC, forgetting and BWT (and, for binary scenarios,
-balanced accuracy and ROC AUC) as mean +- std over seeds."""
+"""The end-of-run table: per scenario, each method's ACC, forgetting and BWT (and, for binary scenarios,
+balanced accuracy and ROC AUC) over seeds, in the same ± as every other table (`nlbench.results.tables`)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
-import numpy as np
 import pandas as pd
+
+from nlbench.results.tables import PLUS_MINUS, estimate
 
 SUMMARY_METRICS = (("acc", "ACC"), ("forgetting", "Forgetting"), ("bwt", "BWT"))
 BINARY_METRICS = (("bacc", "BalAcc"), ("auc", "AUC"))  # shown for scenarios that log them
@@ -20,25 +20,15 @@ def results_frame(results: Iterable[object]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def mean_std(values: Iterable[float]) -> str:
-    """'0.912 ± 0.013'; std is the sample std (ddof=1) and is omitted for one seed; 'n/a' when undefined."""
-    v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=float)
-    if v.size == 0:
-        return "n/a"
-    if v.size == 1:
-        return f"{v[0]:.3f}"
-    return f"{v.mean():.3f} ± {v.std(ddof=1):.3f}"
-
-
 def summary_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """{scenario: table} with methods in first-seen order, sorted by mean ACC (best first)."""
+    """{scenario: table} with methods sorted by mean ACC (best first)."""
     tables = {}
     for scenario, group in frame.groupby("scenario", sort=False):
         rows = []
         for method, g in group.groupby("method", sort=False):
             row = {"method": method, "seeds": len(g)}
-            row.update({label: mean_std(g[key]) for key, label in SUMMARY_METRICS})
-            row.update({label: mean_std(g[key]) for key, label in BINARY_METRICS
+            row.update({label: str(estimate(g[key])) for key, label in SUMMARY_METRICS})
+            row.update({label: str(estimate(g[key])) for key, label in BINARY_METRICS
                         if key in g and g[key].notna().any()})
             row["_acc"] = g["acc"].mean()
             rows.append(row)
@@ -50,7 +40,5 @@ def summary_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def format_summary(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "No finished runs."
-    parts = []
-    for scenario, table in summary_tables(frame).items():
-        parts.append(f"{scenario}\n{table.to_string(index=False)}")
-    return "\n\n".join(parts)
+    parts = [f"{scenario}\n{table.to_string(index=False)}" for scenario, table in summary_tables(frame).items()]
+    return "\n\n".join(parts) + f"\n\n(± is the {PLUS_MINUS}.)"

@@ -1,50 +1,33 @@
-"""MLflow layout of a suite: one experiment per suite, a parent run per invocation, a child run per
-(scenario, method, seed). Uses `MlflowClient` with explicit run ids, so nothing depends on a global
-active run and a worker process could log its own child.
+"""The only code that writes to MLflow: one experiment per suite, a parent run per invocation, a child run per
+(scenario, method, seed), each written in one go from its `RunRecord` after the run finished.
+
+Uses `MlflowClient` with explicit run ids, so nothing depends on a global active run. A child run is created
+only when its result is there, with the run's real start and end times, so a crash or Ctrl-C during training
+leaves no RUNNING child behind. A store error becomes a `TrackingError`; the child is then marked FAILED with a
+`tracking_error` tag when the store still answers.
 """
 
 from __future__ import annotations
 
-import json
-import math
+import contextlib
 import os
-import re
 import subprocess
-import time
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import mlflow
-import numpy as np
-from mlflow.entities import Metric, Param, RunTag
-from mlflow.tracking import MlflowClient
+from nlbench.core.errors import TrackingError
+from nlbench.results import schema
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-_BAD_KEY = re.compile(r"[^A-Za-z0-9_\-. :/]")
-_MAX_BATCH = 1000  # MLflow's log_batch limit for metrics
+_MAX_METRICS, _MAX_PARAMS, _MAX_TAGS = 1000, 100, 100  # MLflow's log_batch limits
 
 
 def resolve_tracking_uri(cli_uri: str | None = None) -> str:
     """--tracking-uri, else MLFLOW_TRACKING_URI, else the embedded SQLite store in the working directory."""
     return cli_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-
-
-def sanitize_key(name: str) -> str:
-    """MLflow allows alphanumerics, '_', '-', '.', ' ', ':' and '/' in keys, up to 250 characters."""
-    return _BAD_KEY.sub("_", name)[:250]
-
-
-def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Nested dicts to dotted keys; lists and other values as compact strings (MLflow params are text)."""
-    out: dict[str, str] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = json.dumps(v) if isinstance(v, (list, tuple, bool)) or v is None else str(v)
-    return out
 
 
 def git_commit() -> str | None:
@@ -57,7 +40,8 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def environment_tags(device: str) -> dict[str, str]:
+def environment_tags() -> dict[str, str]:
+    """Versions and machine, tagged on every run (leaderboard headers read them back)."""
     import avalanche
     import torch
 
@@ -65,154 +49,124 @@ def environment_tags(device: str) -> dict[str, str]:
     from nlbench.run.resources import machine_description
 
     tags = {"nlbench_version": nlbench.__version__, "torch_version": torch.__version__,
-            "avalanche_version": getattr(avalanche, "__version__", "unknown"), "device": device,
-            "machine": machine_description()}
+            "avalanche_version": getattr(avalanche, "__version__", "unknown"), "machine": machine_description()}
     commit = git_commit()
     if commit:
         tags["git_commit"] = commit
     return tags
 
 
-def run_filter(extra: Mapping[str, str] | None = None, **tags: str | None) -> str:
-    """An MLflow filter string on run tags (nlbench's and any `extra` ones); None values are left out."""
-    def clause(key: str, value: str) -> str:
-        key = key if key.isidentifier() else f"`{key}`"  # MLflow quotes keys such as mlflow.user
-        value = value.replace("'", "\\'")
-        return f"tags.{key} = '{value}'"
-
-    return " and ".join(clause(k, v) for k, v in {**tags, **(extra or {})}.items() if v)
-
-
-def parse_tag_filters(pairs: list[str] | None) -> dict[str, str]:
-    """`--tag KEY=VALUE` arguments as a dict, with a usage error naming a malformed one."""
-    from nlbench.core.errors import UsageError
-
-    tags = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip() or not value:
-            raise UsageError(f"--tag must look like KEY=VALUE (e.g. --tag device=cpu). Got {pair!r} instead.")
-        tags[key.strip()] = value
-    return tags
-
-
-def read_matrix(client: MlflowClient, run_id: str, n_experiences: int) -> np.ndarray:
-    """R back from a run's `acc/exp{j}` histories (the inverse of `Tracker.log_matrix`); NaN where missing."""
-    R = np.full((n_experiences, n_experiences), np.nan)
-    for j in range(n_experiences):
-        for m in client.get_metric_history(run_id, f"acc/exp{j}"):
-            if m.step < n_experiences:
-                R[m.step, j] = m.value
-    return R
-
-
-def _metric(key: str, value: float, step: int, ts: int | None = None) -> Metric:
-    return Metric(sanitize_key(key), float(value), ts or int(time.time() * 1000), int(step))
-
-
-class MetricBuffer:
-    """Batches metric writes to one run and flushes them with `log_batch` (one round-trip, not hundreds)."""
-
-    def __init__(self, client: MlflowClient, run_id: str):
-        self.client, self.run_id = client, run_id
-        self.pending: list[Metric] = []
-
-    def add(self, key: str, value: float, step: int) -> None:
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            self.pending.append(_metric(key, value, step))
-
-    def flush(self) -> None:
-        while self.pending:
-            batch, self.pending = self.pending[:_MAX_BATCH], self.pending[_MAX_BATCH:]
-            self.client.log_batch(self.run_id, metrics=batch)
-
-
-def mlflow_logger(buffer: MetricBuffer) -> Any:
-    """An Avalanche logger that forwards Avalanche's own metrics (per-epoch train loss and accuracy, ...)
-    to MLflow with sanitized names, flushing at each experience boundary. Avalanche ships no MLflow logger."""
-    import torch
-    from avalanche.logging import BaseLogger
-
-    class MLflowLogger(BaseLogger):
-        def log_single_metric(self, name: str, value: Any, x_plot: int) -> None:
-            if torch.is_tensor(value) and value.numel() == 1:
-                value = value.item()
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                buffer.add(name, float(value), x_plot)
-            # Tensors (e.g. Avalanche's own accuracy matrix), images and figures are skipped: nlbench logs
-            # its own accuracy matrix as an artifact.
-
-        def after_training_exp(self, strategy: Any, metric_values: Any, **kwargs: Any) -> None:
-            buffer.flush()
-
-        def log_file(self, local_path: str, artifact_path: str) -> None:
-            """A file for the run's artifacts (e.g. the optimizer state after an experience)."""
-            buffer.client.log_artifact(buffer.run_id, local_path, artifact_path)
-
-    return MLflowLogger()
+@contextmanager
+def store_errors(uri: str, doing: str) -> Iterator[None]:
+    """Any error of the store, as one `TrackingError` that says what was being done where."""
+    try:
+        yield
+    except TrackingError:
+        raise
+    except Exception as exc:
+        first = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
+        raise TrackingError(f"tracking store {uri} failed while {doing}: {first}") from exc
 
 
 class Tracker:
     """Creates and fills the runs of one suite invocation."""
 
     def __init__(self, tracking_uri: str, experiment_name: str):
+        from mlflow.tracking import MlflowClient
+
         self.tracking_uri = tracking_uri
-        mlflow.set_tracking_uri(tracking_uri)
-        self.client = MlflowClient(tracking_uri)
-        exp = self.client.get_experiment_by_name(experiment_name)
-        if exp is None:
-            # The experiment kind makes the MLflow 3 UI open on its model-training pages (runs, metric
-            # charts) rather than the GenAI tracing ones.
-            self.experiment_id = self.client.create_experiment(
-                experiment_name, tags={"mlflow.experimentKind": "custom_model_development"})
-        elif exp.lifecycle_stage == "deleted":
-            self.client.restore_experiment(exp.experiment_id)
-            self.experiment_id = exp.experiment_id
-        else:
-            self.experiment_id = exp.experiment_id
+        with store_errors(tracking_uri, f"opening experiment '{experiment_name}'"):
+            self.client = MlflowClient(tracking_uri)
+            exp = self.client.get_experiment_by_name(experiment_name)
+            if exp is None:
+                # The experiment kind makes the MLflow 3 UI open on its model-training pages (runs, metric
+                # charts) rather than the GenAI tracing ones.
+                self.experiment_id = self.client.create_experiment(
+                    experiment_name, tags={"mlflow.experimentKind": "custom_model_development"})
+            else:
+                if exp.lifecycle_stage == "deleted":
+                    self.client.restore_experiment(exp.experiment_id)
+                self.experiment_id = exp.experiment_id
 
-    def start_parent(self, suite: str, tags: Mapping[str, str], params: Mapping[str, Any]) -> str:
-        run = self.client.create_run(self.experiment_id, run_name=f"suite:{suite}",
-                                     tags={"suite": suite, "kind": "suite", **tags})
-        self.log_params(run.info.run_id, params)
+    def start_parent(self, suite: Any, configs: Sequence[Any], env_tags: Mapping[str, str]) -> str:
+        """The parent run of one `nlbench run`: the suite, its runs and settings as params."""
+        settings = configs[0].settings if configs else {}
+        params = {"suite_file": suite.path, "n_runs": len(configs), "seeds": sorted({c.seed for c in configs}),
+                  "scenarios": list(dict.fromkeys(c.scenario for c in configs)),
+                  "methods": list(dict.fromkeys(c.method for c in configs)), schema.SETTINGS: settings}
+        with store_errors(self.tracking_uri, "starting the suite's parent run"):
+            run = self.client.create_run(self.experiment_id, run_name=f"suite:{suite.name}",
+                                         tags={"suite": suite.name, schema.KIND: schema.SUITE_KIND,
+                                               "device": settings.get("device", ""), **env_tags})
+            self._params(run.info.run_id, schema.flatten(params))
         return run.info.run_id
 
-    def start_child(self, parent_id: str, run_name: str, tags: Mapping[str, str]) -> str:
-        run = self.client.create_run(self.experiment_id, run_name=run_name,
-                                     tags={"mlflow.parentRunId": parent_id, "kind": "run", **tags})
-        return run.info.run_id
+    def record(self, parent_id: str, result: Any, env_tags: Mapping[str, str]) -> str:
+        """Write one finished or failed run; the child run is created, filled and terminated here."""
+        record = schema.record_of(result, parent_id, env_tags)
+        run_id = None
+        try:
+            with store_errors(self.tracking_uri, f"recording {record.name}"):
+                run_id = self.client.create_run(self.experiment_id, start_time=record.started_ms or None,
+                                                tags=_text(record.tags, 5000), run_name=record.name).info.run_id
+                self._params(run_id, record.params)
+                self._metrics(run_id, record.metrics, record.ended_ms)
+                self._artifacts(run_id, record.artifacts)
+                self.client.set_terminated(run_id, status=record.status, end_time=record.ended_ms or None)
+        except TrackingError as exc:
+            if run_id is not None:
+                self._mark_failed(run_id, str(exc))
+            raise
+        except BaseException:  # Ctrl-C while writing: the child is not left RUNNING
+            if run_id is not None:
+                self.finish_quietly(run_id, "KILLED")
+            raise
+        return run_id
 
-    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
-        self.client.log_batch(run_id, params=[Param(k, v[:6000]) for k, v in flatten(params).items()])
+    def _params(self, run_id: str, params: Mapping[str, str]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, v[:6000]) for k, v in params.items()]
+        for start in range(0, len(items), _MAX_PARAMS):
+            self.client.log_batch(run_id, params=items[start:start + _MAX_PARAMS])
+
+    def _metrics(self, run_id: str, metrics: Sequence[tuple[str, float, int]], timestamp: int) -> None:
+        from mlflow.entities import Metric
+
+        items = [Metric(k, v, timestamp, step) for k, v, step in metrics]
+        for start in range(0, len(items), _MAX_METRICS):
+            self.client.log_batch(run_id, metrics=items[start:start + _MAX_METRICS])
+
+    def _artifacts(self, run_id: str, artifacts: Mapping[str, bytes]) -> None:
+        """All of a run's files in one upload."""
+        with tempfile.TemporaryDirectory() as tmp:
+            for rel, content in artifacts.items():
+                path = Path(tmp) / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content)
+            self.client.log_artifacts(run_id, tmp)
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
-        self.client.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+        from mlflow.entities import RunTag
 
-    def log_matrix(self, buffer: MetricBuffer, R: np.ndarray, b: np.ndarray | None = None,
-                   prefix: str = "acc") -> None:
-        """Row i of R as {prefix}/exp{j} at step i; b as init/{prefix}/exp{j}."""
-        for j, v in enumerate(b if b is not None else ()):
-            buffer.add(f"init/{prefix}/exp{j}", v, 0)
-        for i, row in enumerate(R):
-            for j, v in enumerate(row):
-                buffer.add(f"{prefix}/exp{j}", v, i)
+        items = [RunTag(k, v) for k, v in _text(tags, 5000).items()]
+        for start in range(0, len(items), _MAX_TAGS):
+            self.client.log_batch(run_id, tags=items[start:start + _MAX_TAGS])
 
-    def log_artifacts(self, run_id: str, R: np.ndarray, b: np.ndarray, config: Mapping[str, Any],
-                      title: str) -> None:
-        from nlbench.results.plots import accuracy_matrix_heatmap
-
-        header = "after_exp," + ",".join(f"exp{j}" for j in range(len(b)))
-        rows = ["init," + ",".join(f"{v:.6f}" for v in b)]
-        rows += [f"{i}," + ",".join(f"{v:.6f}" for v in row) for i, row in enumerate(R)]
-        self.client.log_text(run_id, "\n".join([header, *rows]) + "\n", "acc_matrix.csv")
-        fig = accuracy_matrix_heatmap(R, title=title, b=b)
-        try:
-            self.client.log_figure(run_id, fig, "acc_matrix.png")
-        finally:
-            import matplotlib.pyplot as plt
-
-            plt.close(fig)
-        self.client.log_dict(run_id, dict(config), "run_config.json")
+    def _mark_failed(self, run_id: str, message: str) -> None:
+        with contextlib.suppress(Exception):  # the store is failing; the TrackingError already says so
+            self.set_tags(run_id, {schema.TRACKING_ERROR: message})
+        self.finish_quietly(run_id, "FAILED")
 
     def finish(self, run_id: str, status: str) -> None:
-        self.client.set_terminated(run_id, status=status)
+        with store_errors(self.tracking_uri, "finishing the suite's parent run"):
+            self.client.set_terminated(run_id, status=status)
+
+    def finish_quietly(self, run_id: str, status: str) -> None:
+        """Terminate a run if the store still answers; a failing store was already reported."""
+        with contextlib.suppress(Exception):
+            self.client.set_terminated(run_id, status=status)
+
+
+def _text(values: Mapping[str, Any], limit: int) -> dict[str, str]:
+    return {k: str(v)[:limit] for k, v in values.items()}

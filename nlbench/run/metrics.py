@@ -4,9 +4,16 @@ R[i, j] is the test accuracy on experience j after training on experiences 0..i 
 reference formulas in the docs are 1-indexed). b[j] is the accuracy on experience j before any training.
 Metrics that compare against earlier rows (BWT, forgetting, FWT) are undefined for T = 1 and return NaN
 rather than a flattering 0.
+
+`METRICS` declares each final metric once (name, direction, definition, function). A run logs all of them as
+`final/<name>`, the leaderboard can rank by any of them, and docs/reference.md lists them: adding a metric is
+adding its function and its line here.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -72,16 +79,41 @@ def average_incremental_accuracy(R: np.ndarray) -> float:
     return float(np.mean([R[i, : i + 1].mean() for i in range(R.shape[0])]))
 
 
-def summarize(R: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    """All summary metrics of one run, keyed as logged under `final/`."""
-    return {
-        "acc": average_accuracy(R),
-        "forgetting": forgetting(R),
-        "bwt": backward_transfer(R),
-        "fwt": forward_transfer(R, b),
-        "la": learning_accuracy(R),
-        "avg_inc_acc": average_incremental_accuracy(R),
-    }
+def final_row_mean(M: np.ndarray, b: np.ndarray | None = None) -> float:
+    """Mean of the last row, ignoring NaN (a test set with one class has no ROC AUC)."""
+    return float(np.nanmean(_square(M)[-1]))
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A final metric: `fn(matrix, b)` of the run's matrix `matrix` (acc, or a binary scenario's bacc / auc)."""
+
+    name: str
+    higher_is_better: bool
+    definition: str
+    fn: Callable[[np.ndarray, np.ndarray], float]
+    matrix: str = "acc"
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("acc", True, "mean of the last row of R", lambda R, b: average_accuracy(R)),
+    Metric("forgetting", False, "mean over j < T of the max over earlier rows of R[l, j], minus R[T, j] "
+                                "(Chaudhry et al. 2018)", lambda R, b: forgetting(R)),
+    Metric("bwt", True, "mean over j < T of R[T, j] - R[j, j]", lambda R, b: backward_transfer(R)),
+    Metric("fwt", True, "mean over j > 1 of R[j-1, j] - b[j]", forward_transfer),
+    Metric("la", True, "learning accuracy: mean of the diagonal of R", lambda R, b: learning_accuracy(R)),
+    Metric("avg_inc_acc", True, "mean over i of the mean of R[i, :i] (iCaRL)",
+           lambda R, b: average_incremental_accuracy(R)),
+    Metric("bacc", True, "binary scenarios: mean of the last row of the balanced-accuracy matrix",
+           final_row_mean, "bacc"),
+    Metric("auc", True, "binary scenarios: mean of the last row of the ROC-AUC matrix", final_row_mean, "auc"),
+)
+METRIC_NAMES = tuple(m.name for m in METRICS)
+
+
+def summarize(matrices: Mapping[str, np.ndarray], b: np.ndarray) -> dict[str, float]:
+    """Every final metric the run's matrices (`acc` = R, and any binary ones) define, keyed as under `final/`."""
+    return {m.name: m.fn(matrices[m.matrix], b) for m in METRICS if m.matrix in matrices}
 
 
 def binary_scores(y_true: np.ndarray, p_positive: np.ndarray) -> tuple[float, float]:

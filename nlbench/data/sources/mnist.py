@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nlbench.core.params import Interval
+from nlbench.core.params import Interval, Param
 from nlbench.data.scenario import Experience, Stream
 from nlbench.data.sources.files import (
     DATA_ENV,
@@ -174,10 +174,11 @@ def load_mnist(data_dir: str | Path | None = None) -> tuple[Arrays, str]:
     return arrays, "download"
 
 
-# Options every MNIST stream takes: at most this many training (test) images per experience, stratified;
-# 0 = all. `nlbench run --subsample N` sets the first for every scenario that has it.
-SUBSAMPLE_DEFAULTS = {"subsample": 0, "test_subsample": 0}
-SUBSAMPLE_CONSTRAINTS = {"subsample": Interval(int, 0, None), "test_subsample": Interval(int, 0, None)}
+# Options every MNIST stream takes. `nlbench run --subsample N` sets the first for every scenario that has it.
+SUBSAMPLE_PARAMS = {
+    "subsample": Param(0, Interval(int, 0, None), "training images per experience, stratified (0: all)"),
+    "test_subsample": Param(0, Interval(int, 0, None), "test images per experience, stratified (0: all)"),
+}
 
 
 @lru_cache(maxsize=1)
@@ -189,9 +190,10 @@ def _scaled(data_dir: str) -> tuple[tuple[np.ndarray, ...], str]:
     return out, source
 
 
-def mnist_images() -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], str]:
-    """(x_train uint8 (60000, 28, 28), y_train, x_test, y_test) and the source; loaded once per process."""
-    return _scaled(os.environ.get(DATA_ENV, ""))
+def mnist_images(data_dir: str = "") -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], str]:
+    """(x_train uint8 (60000, 28, 28), y_train, x_test, y_test) and the source; loaded once per process and
+    data directory ("": $NLBENCH_DATA, then the other sources)."""
+    return _scaled(data_dir or os.environ.get(DATA_ENV, ""))
 
 
 def to_float(images: np.ndarray) -> torch.Tensor:
@@ -203,8 +205,8 @@ def to_labels(y: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
 
 
-def domain_experiences(options: dict, seed: int, n: int,
-                       transform: Callable[[torch.Tensor, int], torch.Tensor]) -> list[Experience]:
+def domain_experiences(options: dict, seed: int, n: int, transform: Callable[[torch.Tensor, int], torch.Tensor],
+                       data_dir: str = "") -> list[Experience]:
     """All ten digits in every experience, experience i seen through `transform(images, i)`.
 
     Each experience draws its own training subsample. The test images are one subsample shared by every
@@ -213,7 +215,7 @@ def domain_experiences(options: dict, seed: int, n: int,
     from nlbench.data.splits import derived_seed
     from nlbench.data.streams import subsample
 
-    (x_tr, y_tr, x_te, y_te), _ = mnist_images()
+    (x_tr, y_tr, x_te, y_te), _ = mnist_images(data_dir)
     te = subsample(y_te, options["test_subsample"], derived_seed(seed, 100))
     x_test, y_test = to_float(x_te[te]), to_labels(y_te[te])
     experiences = []
@@ -227,8 +229,10 @@ def domain_experiences(options: dict, seed: int, n: int,
 class MNISTSource:
     """Mixin of the MNIST scenarios: data checked before a suite starts, the source named in the run."""
 
+    data_dir: str
+
     def check_data(self) -> None:
-        mnist_images()
+        mnist_images(self.data_dir)
 
     def make_stream(self, seed: int) -> Stream:
-        return Stream(self.make_experiences(seed), source=f"MNIST ({mnist_images()[1]})")
+        return Stream(self.make_experiences(seed), source=f"MNIST ({mnist_images(self.data_dir)[1]})")

@@ -1,0 +1,86 @@
+"""`nlbench leaderboard` and `nlbench model-table`: published tables, regenerated from the runs in the store."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from nlbench.cli.common import ExitCode, add_data_dir, add_filters, add_tracking, data_dir
+
+
+def add_parsers(sub: Any) -> None:
+    from nlbench.results.leaderboard import RANKABLE
+
+    board = sub.add_parser("leaderboard", help="Rank methods per scenario over seeds from the runs in MLflow",
+                           allow_abbrev=False)
+    _add_selection(board)
+    board.add_argument("--since", metavar="DATE", help="Only runs started on or after this date (UTC)")
+    board.add_argument("--rank-by", default="acc", choices=RANKABLE,
+                       help="Metric to rank by (ties: lower forgetting). Default: acc")
+    board.add_argument("--reference", default="naive", help="Method every other is paired against. Default: naive")
+    board.add_argument("--out", default="results", metavar="DIR",
+                       help="Directory for LEADERBOARD.md, leaderboard.csv and plots/. Default: results")
+    board.set_defaults(func=cmd_leaderboard)
+
+    table = sub.add_parser("model-table", help="The model-comparison table of a suite's binary scenarios (accuracy, "
+                                               "ROC AUC, time, parameters) from the runs in MLflow", allow_abbrev=False)
+    _add_selection(table)
+    table.add_argument("--out", default="results", metavar="DIR",
+                       help="Directory for <scenario>.md, .csv, _roc.png and _confusion.png. Default: results")
+    add_data_dir(table)
+    table.set_defaults(func=cmd_model_table)
+
+
+def _add_selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--suite", default="default", help="Suite whose runs to read. Default: default")
+    p.add_argument("--experiment", help="MLflow experiment name. Default: nlbench-<suite>")
+    add_filters(p, "runs")
+    add_tracking(p)
+
+
+def command_line(args: argparse.Namespace, name: str, flags: tuple[str, ...], defaults: dict[str, str]) -> str:
+    """The command that regenerates a table, for its header: no machine paths, no defaults."""
+    from nlbench.results.store import parse_tag_filters
+
+    command = f"nlbench {name} --suite {args.suite}" + "".join(
+        f" --{flag.replace('_', '-')} {getattr(args, flag)}" for flag in flags if getattr(args, flag, None))
+    command += "".join(f" --tag {key}={value}" for key, value in parse_tag_filters(args.tag).items())
+    if args.out != "results" and not os.path.isabs(args.out):  # an absolute path is this machine's only
+        command += f" --out {args.out}"
+    return command + "".join(f" --{flag.replace('_', '-')} {getattr(args, flag)}" for flag, default in
+                             defaults.items() if getattr(args, flag) != default)
+
+
+def _filters(args: argparse.Namespace) -> dict[str, Any]:
+    from nlbench.results.store import parse_tag_filters
+
+    return {"scenario": args.scenario, "method": args.method, "family": args.family,
+            "tags": parse_tag_filters(args.tag)}
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from nlbench.results.report import build_report
+    from nlbench.results.tracking import resolve_tracking_uri
+
+    command = command_line(args, "leaderboard", ("experiment", "scenario", "method", "family", "since"),
+                           {"rank_by": "acc", "reference": "naive"})
+    text, paths = build_report(resolve_tracking_uri(args.tracking_uri), args.suite, Path(args.out), command,
+                               experiment=args.experiment, rank_by=args.rank_by, reference=args.reference,
+                               since=args.since, **_filters(args))
+    print(text)
+    print(f"\nWrote {len(paths)} files under {args.out}/ (LEADERBOARD.md, leaderboard.csv, plots/); "
+          "also logged to the suite's latest parent run.")
+    return ExitCode.OK
+
+
+def cmd_model_table(args: argparse.Namespace) -> int:
+    from nlbench.results.model_table import write_model_tables
+    from nlbench.results.tracking import resolve_tracking_uri
+
+    command = command_line(args, "model-table", ("experiment", "scenario", "method", "family"), {})
+    paths = write_model_tables(resolve_tracking_uri(args.tracking_uri), args.suite, Path(args.out), command,
+                               experiment=args.experiment, data_dir=data_dir(args), **_filters(args))
+    print(f"Model table: {', '.join(str(p) for p in paths) or 'nothing (no binary scenario in these runs)'}")
+    return ExitCode.OK

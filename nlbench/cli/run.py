@@ -1,0 +1,117 @@
+"""`nlbench run`: build the suite once from its file and the command line, validate it, run it, record it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from nlbench.cli.common import ExitCode, add_data_dir, add_tracking, data_dir, show_data_resolution
+from nlbench.core.errors import UsageError
+
+
+def add_parser(sub: Any) -> None:
+    run = sub.add_parser("run", help="Run a benchmark suite (default: 'default')", allow_abbrev=False)
+    run.add_argument("suite", nargs="?", default="default", help="Built-in suite name or path to a .toml file")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="assignments",
+                     help="Set a suite key before validation, TOML value (e.g. --set train.lr=0.05, "
+                          "--set method.ewc.ewc_lambda=10); repeatable")
+    run.add_argument("--seeds", type=int, nargs="+", metavar="N", help="Seeds to run instead of the suite's")
+    run.add_argument("--only", action="append", default=[], metavar="NAME[,NAME]",
+                     help="Keep only these scenarios and/or methods (multi-allowed)")
+    run.add_argument("--experiment", help="MLflow experiment name. Default: nlbench-<suite name>")
+    run.add_argument("--device", help="Device for every run (auto, cpu, cuda[:N]). Default: the suite's")
+    run.add_argument("--kernel-backend", metavar="NAME",
+                     help="Delta-rule kernel for every run: auto, reference (kernels off), numba, triton. "
+                          "Default: $NLBENCH_KERNEL_BACKEND, else the suite's (auto)")
+    run.add_argument("--threads", type=int, metavar="N",
+                     help="torch and numba threads per run (0: the process's). Default: the suite's (0)")
+    run.add_argument("--subsample", type=int, metavar="N",
+                     help="At most N training images per experience for every scenario with a 'subsample' "
+                          "option (the MNIST streams)")
+    run.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
+    run.add_argument("--report-dir", default="results", metavar="DIR",
+                     help="Where a suite's report (e.g. heart-table's model table) is written. Default: results")
+    add_data_dir(run)
+    add_tracking(run)
+    run.set_defaults(func=cmd_run)
+
+
+def overrides(args: argparse.Namespace) -> list[Any]:
+    """The command line (and the environment it names) as edits of the suite document, lowest first."""
+    from nlbench.kernels.dispatch import ENV as KERNEL_ENV
+    from nlbench.run.overrides import parse_assignment, setting
+
+    edits = []
+    if os.environ.get(KERNEL_ENV) and args.kernel_backend is None:
+        edits.append(setting("kernel_backend", os.environ[KERNEL_ENV], f"${KERNEL_ENV}={os.environ[KERNEL_ENV]}"))
+    if data_dir(args):
+        edits.append(setting("data_dir", data_dir(args), "--data-dir / $NLBENCH_DATA"))
+    for key, value in (("seeds", args.seeds), ("device", args.device), ("experiment", args.experiment),
+                       ("kernel_backend", args.kernel_backend), ("threads", args.threads)):
+        if value is not None:
+            shown = " ".join(map(str, value)) if isinstance(value, list) else value
+            edits.append(setting(key, value, f"--{key.replace('_', '-')} {shown}"))
+    return edits + [parse_assignment(pair) for pair in args.assignments]
+
+
+def subsample_overrides(suite: Any, n: int) -> list[Any]:
+    """`--subsample N` as `scenario.LABEL.subsample = N` for every scenario of the suite that takes it."""
+    from nlbench.core.registry import SCENARIOS
+    from nlbench.run.overrides import Override
+
+    if n < 1:
+        raise UsageError(f"--subsample must be an int >= 1. Got {n} instead.")
+    labels = [label for label in suite.scenarios
+              if "subsample" in SCENARIOS.get(suite.scenario_parts(label)[0]).params()]
+    if not labels:
+        raise UsageError("--subsample applies to scenarios with a 'subsample' option (split-mnist, permuted-mnist, "
+                         "rotated-mnist); none of this suite's scenarios has one.")
+    return [Override(("scenario", label, "subsample"), n, f"--subsample {n}") for label in labels]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from nlbench.results.summary import format_summary, results_frame
+    from nlbench.results.tracking import resolve_tracking_uri
+    from nlbench.run.execute import check_data
+    from nlbench.run.runner import run_suite
+    from nlbench.run.suite import load_suite
+
+    edits = overrides(args)
+    suite = load_suite(args.suite, edits)
+    if args.subsample is not None:
+        suite = load_suite(args.suite, edits + subsample_overrides(suite, args.subsample))
+    configs = suite.run_configs(only=[name for item in args.only for name in item.split(",") if name])
+    show_data_resolution()
+    check_data(configs)
+    uri = resolve_tracking_uri(args.tracking_uri)
+    print(f"nlbench: suite '{suite.name}': {len(configs)} runs -> MLflow experiment "
+          f"'{suite.experiment_name}' at {uri}", file=sys.stderr)
+    outcome = run_suite(suite, configs, uri, progress=not args.no_progress)
+    print(format_summary(results_frame(outcome.results)))
+    if suite.report == "model-table" and outcome.tracking_error is None:
+        write_report(suite, outcome, args, uri)
+    print(f"\n{len(outcome.results) - len(outcome.failed)}/{outcome.total} runs finished in "
+          f"{outcome.wall_time_s:.1f} s; parent run {outcome.parent_run_id} in experiment '{outcome.experiment}'.")
+    if outcome.tracking_error is not None:
+        print(f"ERROR: {outcome.tracking_error}; {len(outcome.results)} of {outcome.total} runs were recorded "
+              "before it, and the suite stopped.", file=sys.stderr)
+        return ExitCode.TRACKING_ERROR
+    if not uri.startswith(("http://", "https://")):
+        print(f"Open MLflow with: nlbench ui{'' if args.tracking_uri is None else ' --tracking-uri ' + uri}")
+    if outcome.failed:  # each was printed as it failed
+        return ExitCode.RUNS_FAILED
+    return ExitCode.OK
+
+
+def write_report(suite: Any, outcome: Any, args: argparse.Namespace, uri: str) -> None:
+    """The suite's model table, from the runs this invocation recorded."""
+    from pathlib import Path
+
+    from nlbench.results.model_table import write_model_tables
+
+    command = f"nlbench model-table --suite {suite.name}"
+    written = write_model_tables(uri, suite.name, Path(args.report_dir), command, experiment=suite.experiment_name,
+                                 data_dir=data_dir(args), parent=outcome.parent_run_id)
+    print(f"\nModel table: {', '.join(str(p) for p in written) or 'nothing (no binary scenario finished)'}")

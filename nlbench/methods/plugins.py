@@ -1,0 +1,78 @@
+"""nlbench's own work inside Avalanche's loop, as plugins: what a strategy needs besides its CL method.
+
+Each plugin overrides only the hooks it needs (Avalanche's `SupervisedPlugin` makes the rest no-ops). None
+writes anywhere: what they collect (training curves, optimizer states) stays in memory for the run's result.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import torch
+from avalanche.core import SupervisedPlugin
+from avalanche.logging import BaseLogger
+
+from nlbench.core.errors import NonFiniteLossError
+from nlbench.methods.online import end_of_experience, origin_index
+from nlbench.optim.catalog import save_state
+
+
+class FiniteLossGuard(SupervisedPlugin):
+    """Stops a run at the first NaN/inf loss, before the optimizer applies it."""
+
+    def before_update(self, strategy: Any, **kwargs: Any) -> None:
+        loss = float(strategy.loss.detach())
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(
+                f"loss became {loss} at training iteration {strategy.clock.train_iterations} "
+                f"of experience {strategy.clock.train_exp_counter}"
+            )
+
+
+class LossObserver(SupervisedPlugin):
+    """Hands each minibatch loss to an optimizer that learns from the context flow (the meta-optimizer)."""
+
+    def before_update(self, strategy: Any, **kwargs: Any) -> None:
+        strategy.optimizer.observe_loss(float(strategy.loss.detach()))
+
+
+class FlushPartialChunks(SupervisedPlugin):
+    """CMS levels apply their partial chunk at the end of each experience (`partial_chunk = "flush"`), so the
+    evaluated model has absorbed every gradient of the experience. It must come first among the plugins, so the
+    others (EWC's importances, say) see the flushed model."""
+
+    def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        if end_of_experience(strategy.experience):
+            strategy.optimizer.flush()
+
+
+class OptimizerStateSnapshots(SupervisedPlugin):
+    """The optimizer's state after each experience, as the bytes of `optimizer_state/exp{i}.pt`
+    (`nlbench.optim.load_state` reads them back)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: dict[str, bytes] = {}
+
+    def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        if end_of_experience(strategy.experience):
+            buffer = io.BytesIO()
+            save_state(strategy.optimizer, buffer)
+            self.files[f"optimizer_state/exp{origin_index(strategy.experience)}.pt"] = buffer.getvalue()
+
+
+class CurveRecorder(BaseLogger):
+    """An Avalanche logger that keeps its scalar metrics (per-epoch training loss and accuracy) in memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.points: list[tuple[str, float, int]] = []
+
+    def log_single_metric(self, name: str, value: Any, x_plot: int) -> None:
+        if torch.is_tensor(value) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            self.points.append((name, float(value), int(x_plot)))
+        # Tensors (Avalanche's own accuracy matrix), images and figures are skipped: nlbench has its own matrix.

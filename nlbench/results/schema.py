@@ -1,0 +1,220 @@
+"""The run record: every tag, param, metric and artifact nlbench writes to MLflow, named here and nowhere else.
+
+`record_of(result)` is the pure function from a run's result to what is written; `tracking.Tracker` writes it;
+every reader (leaderboard, model table, `nlbench runs`, `show`, `compare`) finds things through these names.
+docs/reference.md lists the record, generated from `RECORD`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nlbench.run.execute import RunResult
+from nlbench.run.metrics import METRICS
+
+# --- tags ---
+KIND = "kind"  # SUITE_KIND on a suite's parent run, RUN_KIND on each (scenario, method, seed) child run
+SUITE_KIND, RUN_KIND = "suite", "run"
+PARENT = "mlflow.parentRunId"
+RUN_TAGS = ("suite", "scenario", "scenario_name", "setting", "method", "method_name", "family", "seed", "device")
+DATA_SOURCE = "data_source"  # where the data came from (FINISHED runs)
+ENV_TAGS = ("nlbench_version", "torch_version", "avalanche_version", "machine", "git_commit")
+ERROR = "error"  # first line of a FAILED run's error
+TRACKING_ERROR = "tracking_error"  # the store failed while this run was being recorded
+
+# --- params ---
+SEED = "seed"
+SCENARIO = "scenario"  # scenario.<option>: every option of the scenario, defaults included
+SETTINGS = "settings"  # settings.<device|kernel_backend|threads|data_dir>: how the run ran
+# Every other param is a resolved hyperparameter under its own name (optimizer_options.<knob> flattened), or a
+# value the method chose itself (grid.<param>).
+
+# --- metrics ---
+MATRICES = ("acc", "bacc", "auc")  # R, and for binary scenarios the balanced-accuracy and ROC-AUC matrices
+TRAIN_TIME, EVAL_TIME = "time/train_s", "time/eval_s"
+PEAK_MEM = "mem/peak_mb"  # peak resident memory of the process during the run
+N_PARAMS = "model/trainable_params"
+CHANCE = "scenario/chance_acc"  # uniform guessing, or the majority-class rate of binary scenarios
+
+
+def matrix_key(matrix: str, j: int) -> str:
+    """Column j of a matrix; its value at step i is the entry after training on experience i."""
+    return f"{matrix}/exp{j}"
+
+
+def init_key(matrix: str, j: int) -> str:
+    """Entry j of b, the accuracy before any training (step 0)."""
+    return f"init/{matrix}/exp{j}"
+
+
+def final_key(metric: str) -> str:
+    return f"final/{metric}"
+
+
+SUMMARY_PREFIXES = ("final/", "time/", "mem/", "model/", "scenario/")  # one value per run, not a curve
+
+
+@dataclass(frozen=True)
+class Column:
+    """A per-run number a table can show and rank by."""
+
+    key: str
+    label: str
+    higher_is_better: bool
+
+
+# Every final metric, then the costs: what leaderboards show and `--rank-by` / `--sort` accept.
+COLUMNS: tuple[Column, ...] = (*(Column(final_key(m.name), m.name, m.higher_is_better) for m in METRICS),
+                               Column(TRAIN_TIME, "train_s", False), Column(PEAK_MEM, "peak_mb", False))
+
+# --- artifacts ---
+ACC_CSV = "acc_matrix.csv"
+HEATMAP = "acc_matrix.png"
+RUN_CONFIG = "run_config.json"  # the RunConfig: enough to rerun the run
+TEST_SCORES = "test_scores.json"  # binary scenarios: per test set, labels and positive-class scores at the end
+ERROR_TXT = "error.txt"  # a FAILED run's traceback
+OPTIMIZER_STATE = "optimizer_state"  # optimizer_state/exp{i}.pt with save_optimizer_state = true
+
+# The record as docs/reference.md lists it: (kind, key, what it holds).
+RECORD: tuple[tuple[str, str, str], ...] = (
+    ("tag", f"{KIND}", f"'{SUITE_KIND}' on the parent run of an `nlbench run`, '{RUN_KIND}' on each child run"),
+    *(("tag", tag, "the run's " + tag.replace("_", " ")) for tag in RUN_TAGS),
+    ("tag", DATA_SOURCE, "where the data came from"),
+    *(("tag", tag, "the environment the run ran in") for tag in ENV_TAGS),
+    ("tag", ERROR, "first line of a FAILED run's error"),
+    ("tag", TRACKING_ERROR, "the store failed while this run was recorded"),
+    ("param", SEED, "the run's seed"),
+    ("param", "<hyperparameter>", "every resolved hyperparameter of the method (optimizer_options.* flattened)"),
+    ("param", f"{SCENARIO}.<option>", "every option of the scenario, defaults included"),
+    ("param", f"{SETTINGS}.<setting>", "device, kernel_backend, threads, data_dir"),
+    ("param", "grid.<param>", "a value the method chose itself (sklearn grid search)"),
+    ("metric", matrix_key("acc", "{j}"), "R[i, j] at step i: accuracy on experience j after training on i"),
+    ("metric", init_key("acc", "{j}"), "b[j]: accuracy on experience j before any training"),
+    ("metric", "bacc/exp{j}, auc/exp{j}", "binary scenarios: balanced accuracy and ROC AUC, like acc"),
+    *(("metric", final_key(m.name), m.definition) for m in METRICS),
+    ("metric", TRAIN_TIME, "seconds of training (evaluation excluded)"),
+    ("metric", EVAL_TIME, "seconds of the protocol's evaluations"),
+    ("metric", PEAK_MEM, "peak resident memory of the process during the run, MiB"),
+    ("metric", N_PARAMS, "numbers the method learns"),
+    ("metric", CHANCE, "accuracy of a constant guess: uniform, or the majority class of binary scenarios"),
+    ("metric", "<Avalanche curve>", "Avalanche's per-epoch training loss and accuracy, at their own steps"),
+    ("artifact", ACC_CSV, "b and R as a table"),
+    ("artifact", HEATMAP, "R as a heatmap"),
+    ("artifact", RUN_CONFIG, "the resolved run config: enough to rerun the run"),
+    ("artifact", TEST_SCORES, "binary scenarios: labels and positive-class scores of each test set at the end"),
+    ("artifact", f"{OPTIMIZER_STATE}/exp{{i}}.pt", "the optimizer's state after experience i "
+                                                   "(save_optimizer_state = true)"),
+    ("artifact", ERROR_TXT, "a FAILED run's traceback"),
+)
+
+_BAD_KEY = re.compile(r"[^A-Za-z0-9_\-. :/]")
+
+
+def sanitize_key(name: str) -> str:
+    """MLflow allows alphanumerics, '_', '-', '.', ' ', ':' and '/' in keys, up to 250 characters."""
+    return _BAD_KEY.sub("_", name)[:250]
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested dicts to dotted keys; lists and other values as compact strings (MLflow params are text)."""
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = json.dumps(v) if isinstance(v, (list, tuple, bool)) or v is None else str(v)
+    return out
+
+
+@dataclass
+class RunRecord:
+    """What is written for one child run: the tracker's whole job is to put this in the store."""
+
+    name: str
+    status: str
+    started_ms: int
+    ended_ms: int
+    tags: dict[str, str]
+    params: dict[str, str]
+    metrics: list[tuple[str, float, int]]  # (key, value, step); non-finite values are left out
+    artifacts: dict[str, bytes]  # relative path -> content
+
+
+def matrix_metrics(name: str, M: Sequence[Sequence[float]], b: Sequence[float] | None = None
+                   ) -> list[tuple[str, float, int]]:
+    """Row i of M as {name}/exp{j} at step i; b as init/{name}/exp{j} at step 0."""
+    points = [(init_key(name, j), v, 0) for j, v in enumerate(b or ())]
+    return points + [(matrix_key(name, j), v, i) for i, row in enumerate(M) for j, v in enumerate(row)]
+
+
+def matrix_csv(R: Sequence[Sequence[float]], b: Sequence[float]) -> str:
+    header = "after_exp," + ",".join(f"exp{j}" for j in range(len(b)))
+    rows = ["init," + ",".join(f"{v:.6f}" for v in b)]
+    rows += [f"{i}," + ",".join(f"{v:.6f}" for v in row) for i, row in enumerate(R)]
+    return "\n".join([header, *rows]) + "\n"
+
+
+def heatmap_png(R: Sequence[Sequence[float]], b: Sequence[float], title: str) -> bytes:
+    import matplotlib.pyplot as plt
+
+    from nlbench.results.plots import accuracy_matrix_heatmap
+
+    fig = accuracy_matrix_heatmap(R, title=title, b=b)
+    try:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        return buffer.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def record_of(result: RunResult, parent_id: str, env_tags: Mapping[str, str]) -> RunRecord:
+    """The record of one run (pure: no store is touched)."""
+    config = result.config
+    tags = {KIND: RUN_KIND, PARENT: parent_id, "suite": config.suite, "scenario": config.scenario,
+            "scenario_name": config.scenario_name, "setting": result.setting, "method": config.method,
+            "method_name": config.method_name, "family": result.family, "seed": str(config.seed),
+            "device": config.device, **env_tags}
+    params = flatten({SEED: config.seed, **config.hparams, SCENARIO: config.scenario_options,
+                      SETTINGS: config.settings, **result.learned_params})
+    metrics = [(sanitize_key(name), value, step) for name, value, step in result.curves]
+    artifacts = {RUN_CONFIG: json.dumps(config.to_dict(), indent=2).encode(), **result.files}
+    if result.ok:
+        tags[DATA_SOURCE] = result.data_source
+        last = len(result.R) - 1
+        metrics += matrix_metrics("acc", result.R, result.b)
+        for name, M in result.extra.items():
+            metrics += matrix_metrics(name, M)
+        metrics += [(final_key(k), v, last) for k, v in result.summary.items()]
+        metrics += [(TRAIN_TIME, result.train_time_s, 0), (EVAL_TIME, result.eval_time_s, 0),
+                    (PEAK_MEM, result.peak_mem_mb, 0), (N_PARAMS, result.n_params, 0), (CHANCE, result.chance_acc, 0)]
+        artifacts[ACC_CSV] = matrix_csv(result.R, result.b).encode()
+        artifacts[HEATMAP] = heatmap_png(result.R, result.b, config.run_name)
+        if result.final_scores:
+            artifacts[TEST_SCORES] = json.dumps(result.final_scores).encode()
+    else:
+        tags[ERROR] = result.error or ""
+        artifacts[ERROR_TXT] = (result.traceback or "").encode()
+    metrics = [(k, float(v), int(s)) for k, v, s in metrics if isinstance(v, int | float) and math.isfinite(v)]
+    return RunRecord(config.run_name, result.status, result.started_ms, result.ended_ms, tags, params, metrics,
+                     artifacts)
+
+
+# --- reading back: columns of mlflow.search_runs frames ---
+def tag_column(tag: str) -> str:
+    return f"tags.{tag}"
+
+
+def metric_column(key: str) -> str:
+    return f"metrics.{key}"
+
+
+def param_column(key: str) -> str:
+    return f"params.{key}"

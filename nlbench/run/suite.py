@@ -1,0 +1,219 @@
+"""Suite files (TOML): scenarios x methods x seeds, built once from the file and its overrides, then validated.
+
+Entries in `scenarios` and `methods` are labels: a registered name, or any label whose [scenario.LABEL] /
+[method.LABEL] table names the registered one with `name = "..."` (so one suite can hold two variants of the
+same scenario or method).
+
+Precedence of hyperparameters, lowest first: the method's defaults, [train] (shared knobs such as epochs, applied
+to the methods that have them), [method.M], [scenario.S.method.M]. Command-line overrides (`--set KEY=VALUE`,
+`--seeds`, `--device`, ...) are edits of the document before validation: a validated suite is never changed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from nlbench.core.errors import UnknownNameError, UsageError, closest
+from nlbench.core.params import validate_params
+from nlbench.core.registry import SCENARIOS, get_method, method_names
+from nlbench.methods.training import TRAIN_KEYS, train_table
+from nlbench.run.config import DEVICES, KERNEL_BACKENDS, RunConfig, is_valid_device, resolve_device, resolve_threads
+from nlbench.run.overrides import Override, apply_overrides
+
+SUITE_KEYS = ("name", "description", "seeds", "device", "kernel_backend", "threads", "data_dir", "experiment",
+              "scenarios", "methods", "train", "scenario", "method", "report")
+REPORTS = ("model-table",)  # written by `nlbench run` after the runs (see nlbench.results.model_table)
+MAX_SEED = 2**32 - 1  # numpy's and Avalanche's RNGs take 32-bit seeds
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: str  # the file (and overrides) the suite came from, for messages
+    scenarios: tuple[str, ...]
+    methods: tuple[str, ...]
+    description: str = ""
+    seeds: tuple[int, ...] = (0,)
+    device: str = "auto"
+    kernel_backend: str = "auto"
+    threads: int = 0
+    data_dir: str = ""
+    experiment: str = ""
+    train: dict[str, Any] = field(default_factory=dict)
+    scenario_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    method_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    report: str = ""  # "" or one of REPORTS
+
+    @property
+    def experiment_name(self) -> str:
+        """One MLflow experiment per suite."""
+        return self.experiment or f"nlbench-{self.name}"
+
+    def run_configs(self, only: Sequence[str] = ()) -> list[RunConfig]:
+        """Scenario-major, then method, then seed; `only` keeps the named scenarios and/or methods."""
+        scenarios, methods = self._filter(only)
+        settings = {"device": resolve_device(self.device), "kernel_backend": self.kernel_backend,
+                    "threads": resolve_threads(self.threads), "data_dir": self.data_dir}
+        configs = []
+        for s_label in scenarios:
+            s_name, s_options, pairs = self.scenario_parts(s_label)
+            scenario = SCENARIOS.get(s_name)(where=f"{self.path} [scenario.{s_label}]", **s_options)
+            for m_label in methods:
+                m_name, hp = self._resolve_method(s_label, m_label, pairs.get(m_label, {}))
+                compatible = get_method(m_name).COMPATIBILITY
+                if scenario.setting not in compatible:
+                    raise UsageError(f"{self.path}: method '{m_label}' does not support the {scenario.setting} "
+                                     f"setting of scenario '{s_label}' (it supports: {', '.join(compatible)}); "
+                                     "drop one of them from the suite.")
+                configs += [RunConfig(self.name, s_label, s_name, dict(scenario.options), m_label, m_name, dict(hp),
+                                      seed, **settings) for seed in self.seeds]
+        return configs
+
+    def _filter(self, only: Sequence[str]) -> tuple[list[str], list[str]]:
+        for name in only:
+            if name not in self.scenarios and name not in self.methods:
+                known = [*self.scenarios, *self.methods]
+                raise UsageError(f"--only: '{name}' is neither a scenario nor a method of suite "
+                                 f"'{self.name}'{closest(name, known)}; scenarios: {', '.join(self.scenarios)}; "
+                                 f"methods: {', '.join(self.methods)}.")
+        keep_s = [s for s in self.scenarios if s in only] or list(self.scenarios)
+        keep_m = [m for m in self.methods if m in only] or list(self.methods)
+        return keep_s, keep_m
+
+    def scenario_parts(self, label: str) -> tuple[str, dict[str, Any], dict[str, dict[str, Any]]]:
+        """(registered name, options, [scenario.LABEL.method.*] tables) of a scenario label."""
+        table = dict(self.scenario_tables.get(label, {}))
+        name = table.pop("name", label)
+        pairs = table.pop("method", {})
+        return name, table, pairs
+
+    def _method_parts(self, label: str) -> tuple[str, dict[str, Any]]:
+        table = dict(self.method_tables.get(label, {}))
+        return table.pop("name", label), table
+
+    def _resolve_method(self, s_label: str, m_label: str, pair: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Each table is checked under its own name, so an error points at the table that holds the key."""
+        name, table = self._method_parts(m_label)
+        method = get_method(name)
+        params, owner = method.params(), f"method '{name}'"
+        method_where = f"{self.path} [method.{m_label}]"
+        pair_where = f"{self.path} [scenario.{s_label}.method.{m_label}]"
+        validate_params(table, params, owner, method_where)
+        validate_params(pair, params, owner, pair_where)
+        return name, method.resolve(train_table(self.train, params), table, pair,
+                                    where=pair_where if pair else method_where)
+
+
+def builtin_suites() -> dict[str, Path]:
+    root = resources.files("nlbench.suites")
+    return {p.name.removesuffix(".toml"): Path(str(p)) for p in root.iterdir() if p.name.endswith(".toml")}
+
+
+def load_suite(name_or_path: str, overrides: Sequence[Override] = ()) -> Suite:
+    """A built-in suite by name, or a TOML file by path, with `overrides` applied; fully validated."""
+    path = Path(name_or_path)
+    if name_or_path.endswith(".toml") or path.exists():
+        if not path.is_file():
+            raise UsageError(f"{name_or_path}: suite file not found.")
+        return parse_suite(path.read_text(encoding="utf-8"), str(path), path.stem, overrides)
+    suites = builtin_suites()
+    if name_or_path not in suites:
+        raise UnknownNameError("suite", name_or_path, suites)
+    return parse_suite(suites[name_or_path].read_text(encoding="utf-8"), f"{name_or_path}.toml", name_or_path,
+                       overrides)
+
+
+def _expect(cond: bool, where: str, msg: str) -> None:
+    if not cond:
+        raise UsageError(f"{where}: {msg}")
+
+
+def _str_list(doc: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = doc.get(key)
+    _expect(isinstance(value, list) and value and all(isinstance(v, str) and v for v in value), where,
+            f"'{key}' must be a non-empty list of names. Got {value!r} instead.")
+    _expect(len(set(value)) == len(value), where, f"'{key}' lists a name twice: {value!r}.")
+    return tuple(value)
+
+
+def parse_suite(text: str, where: str, default_name: str = "suite", overrides: Sequence[Override] = ()) -> Suite:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{where}: invalid TOML: {exc}") from exc
+    if overrides:
+        doc = apply_overrides(doc, overrides)
+        where = f"{where} (with {', '.join(o.text for o in overrides)})"
+    suite = _suite_from(doc, where, default_name)
+    suite.run_configs()  # resolves every hyperparameter: all errors surface before the first run
+    return suite
+
+
+def _suite_from(doc: Mapping[str, Any], where: str, default_name: str) -> Suite:
+    for key in doc:
+        _expect(key in SUITE_KEYS, where,
+                f"unknown key '{key}'{closest(key, SUITE_KEYS)}; allowed: {', '.join(SUITE_KEYS)}.")
+    for key in ("name", "description", "device", "kernel_backend", "experiment", "data_dir", "report"):
+        _expect(isinstance(doc.get(key, ""), str), where, f"'{key}' must be a string. Got {doc.get(key)!r} instead.")
+    for key in ("name", "experiment"):
+        _expect(doc.get(key) != "", where, f"'{key}' must not be empty.")
+    _expect(doc.get("report", "") in ("", *REPORTS), where,
+            f"'report' must be one of {', '.join(REPORTS)}. Got {doc.get('report')!r} instead.")
+    _expect(is_valid_device(doc.get("device", "auto")), where,
+            f"'device' must be {DEVICES}. Got {doc.get('device')!r} instead.")
+    _expect(doc.get("kernel_backend", "auto") in KERNEL_BACKENDS, where, f"'kernel_backend' must be one of "
+            f"{', '.join(KERNEL_BACKENDS)}. Got {doc.get('kernel_backend')!r} instead.")
+    threads = doc.get("threads", 0)
+    _expect(isinstance(threads, int) and not isinstance(threads, bool) and threads >= 0, where,
+            f"'threads' must be an int >= 0 (0: the process's torch threads). Got {threads!r} instead.")
+    seeds = doc.get("seeds", [0])
+    _expect(isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool)
+                                                       and 0 <= s <= MAX_SEED for s in seeds), where,
+            f"'seeds' must be a non-empty list of ints in [0, {MAX_SEED}]. Got {seeds!r} instead.")
+    _expect(len(set(seeds)) == len(seeds), where, f"'seeds' lists a seed twice: {seeds!r}.")
+    tables = {key: doc.get(key, {}) for key in ("train", "scenario", "method")}
+    for key, table in tables.items():
+        nested = key != "train"
+        _expect(isinstance(table, dict) and (not nested or all(isinstance(t, dict) for t in table.values())), where,
+                f"[{key}] must be a table{' of tables' if nested else ''}.")
+    suite = Suite(name=doc.get("name", default_name), path=where, scenarios=_str_list(doc, "scenarios", where),
+                  methods=_str_list(doc, "methods", where), description=doc.get("description", ""),
+                  seeds=tuple(seeds), device=doc.get("device", "auto"),
+                  kernel_backend=doc.get("kernel_backend", "auto"), threads=threads,
+                  data_dir=doc.get("data_dir", ""), experiment=doc.get("experiment", ""), train=tables["train"],
+                  scenario_tables=tables["scenario"], method_tables=tables["method"], report=doc.get("report", ""))
+    _validate_tables(suite, where)
+    return suite
+
+
+def _validate_tables(suite: Suite, where: str) -> None:
+    validate_params(suite.train, TRAIN_KEYS, "[train]", where)
+    for label in suite.scenario_tables:
+        _expect(label in suite.scenarios, where, f"[scenario.{label}] is defined but '{label}' is not listed "
+                f"in 'scenarios'{closest(label, suite.scenarios)}.")
+    for label in suite.method_tables:
+        _expect(label in suite.methods, where, f"[method.{label}] is defined but '{label}' is not listed "
+                f"in 'methods'{closest(label, suite.methods)}.")
+    for label in suite.scenarios:
+        name, options, pairs = suite.scenario_parts(label)
+        _expect(isinstance(name, str), where, f"[scenario.{label}] name must be a string. Got {name!r} instead.")
+        try:
+            scenario_cls = SCENARIOS.get(name)
+        except UnknownNameError as exc:
+            raise UsageError(f"{where}: 'scenarios': {exc}") from exc
+        scenario_cls(where=f"{where} [scenario.{label}]", **options)
+        _expect(isinstance(pairs, dict) and all(isinstance(t, dict) for t in pairs.values()), where,
+                f"[scenario.{label}.method] must be a table of tables.")
+        for m_label in pairs:
+            _expect(m_label in suite.methods, where, f"[scenario.{label}.method.{m_label}] is defined but "
+                    f"'{m_label}' is not listed in 'methods'{closest(m_label, suite.methods)}.")
+    for label in suite.methods:
+        name, _ = suite._method_parts(label)
+        _expect(isinstance(name, str), where, f"[method.{label}] name must be a string. Got {name!r} instead.")
+        if name not in method_names():
+            raise UsageError(f"{where}: 'methods': {UnknownNameError('method', name, method_names())}")

@@ -1,0 +1,22 @@
+"""One strategy per deep/meta optimizer: naive fine-tuning of the MLP with that optimizer (family `nested`).
+
+Each optimizer module of `nlbench.optim` that declares `strategy` defaults in its `OptimizerSpec` gets its
+strategy here, under the optimizer's name: a new optimizer needs no strategy module of its own.
+"""
+
+from nlbench.core.registry import register_strategy
+from nlbench.methods.avalanche import AvalancheMethod
+from nlbench.optim.catalog import OPTIMIZERS, OptimizerSpec
+
+
+def optimizer_strategy(spec: OptimizerSpec) -> type[AvalancheMethod]:
+    """The AvalancheMethod whose only change from `naive` is the optimizer and its defaults."""
+    cls_name = "".join(part.capitalize() for part in spec.name.split("-")) + "Strategy"
+    return type(cls_name, (AvalancheMethod,), {
+        "__doc__": f"Naive fine-tuning trained by {spec.summary}.", "__module__": __name__,
+        "NAME": spec.name, "FAMILY": "nested", "DEFAULTS": {"optimizer": spec.name, **spec.strategy}})
+
+
+for _spec in OPTIMIZERS.values():
+    if _spec.strategy is not None:
+        register_strategy(optimizer_strategy(_spec))
