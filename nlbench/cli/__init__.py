@@ -6,6 +6,7 @@ from tests, `console_main` is the thin entry point.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -33,6 +34,8 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # nlbench draws its own progress bar; MLflow's per-download bars would interleave with it
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -36,7 +36,6 @@ SETTINGS = "settings"  # settings.<device|kernel_backend|threads|data_dir>: how 
 # value the method chose itself (grid.<param>).
 
 # --- metrics ---
-MATRICES = ("acc", "bacc", "auc")  # R, and for binary scenarios the balanced-accuracy and ROC-AUC matrices
 TRAIN_TIME, EVAL_TIME = "time/train_s", "time/eval_s"
 PEAK_MEM = "mem/peak_mb"  # peak resident memory of the process during the run
 N_PARAMS = "model/trainable_params"
@@ -215,6 +214,3 @@ def tag_column(tag: str) -> str:
 def metric_column(key: str) -> str:
     return f"metrics.{key}"
 
-
-def param_column(key: str) -> str:
-    return f"params.{key}"

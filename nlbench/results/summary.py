@@ -1,5 +1,5 @@
-"""The end-of-run table: per scenario, each method's ACC, forgetting and BWT (and, for binary scenarios,
-balanced accuracy and ROC AUC) over seeds, in the same ± as every other table (`nlbench.results.tables`)."""
+"""The end-of-run table: per scenario, each method's ACC, forgetting and BWT (and, for binary scenarios, their
+own final metrics: balanced accuracy, ROC AUC) over seeds, in the same ± as every other table."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from collections.abc import Iterable
 import pandas as pd
 
 from nlbench.results.tables import PLUS_MINUS, estimate
+from nlbench.run.metrics import METRICS
 
-SUMMARY_METRICS = (("acc", "ACC"), ("forgetting", "Forgetting"), ("bwt", "BWT"))
-BINARY_METRICS = (("bacc", "BalAcc"), ("auc", "AUC"))  # shown for scenarios that log them
+# ACC, forgetting, BWT, then the metrics of the binary scores, for the scenarios that have them
+SHOWN = [m for m in METRICS if m.name in ("acc", "forgetting", "bwt") or m.matrix != "acc"]
 
 
 def results_frame(results: Iterable[object]) -> pd.DataFrame:
@@ -27,9 +28,8 @@ def summary_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
         rows = []
         for method, g in group.groupby("method", sort=False):
             row = {"method": method, "seeds": len(g)}
-            row.update({label: str(estimate(g[key])) for key, label in SUMMARY_METRICS})
-            row.update({label: str(estimate(g[key])) for key, label in BINARY_METRICS
-                        if key in g and g[key].notna().any()})
+            row.update({m.label: str(estimate(g[m.name])) for m in SHOWN
+                        if m.matrix == "acc" or (m.name in g and g[m.name].notna().any())})
             row["_acc"] = g["acc"].mean()
             rows.append(row)
         table = pd.DataFrame(rows).sort_values("_acc", ascending=False).drop(columns="_acc")
@@ -41,4 +41,4 @@ def format_summary(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "No finished runs."
     parts = [f"{scenario}\n{table.to_string(index=False)}" for scenario, table in summary_tables(frame).items()]
-    return "\n\n".join(parts) + f"\n\n(± is the {PLUS_MINUS}.)"
+    return "\n\n".join(parts) + f"\n\n(Cells: {PLUS_MINUS}.)"

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-PLUS_MINUS = "mean ± 95 % t-interval half-width over seeds"
+PLUS_MINUS = "mean ± half-width of its 95 % t-interval over seeds"
 
 
 @dataclass(frozen=True)

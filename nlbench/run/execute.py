@@ -103,6 +103,7 @@ def execute_run(config: RunConfig, on_experience: Callable[[int, np.ndarray], No
     is in the result)."""
     started = _now_ms()
     setting = family = ""
+    learner = None
     try:
         method_cls = get_method(config.method_name)
         family = method_cls.FAMILY
@@ -114,9 +115,10 @@ def execute_run(config: RunConfig, on_experience: Callable[[int, np.ndarray], No
             with PeakMemory() as mem:
                 learner = method_cls().make_learner(config.hparams, data, config.device)
                 res = run_protocol(learner, data, on_experience)
-    except Exception as exc:
+    except Exception as exc:  # the curves so far show where it went wrong
         return RunResult(config, "FAILED", setting, family, error=f"{type(exc).__name__}: {exc}".splitlines()[0][:500],
-                         traceback=traceback.format_exc(), started_ms=started, ended_ms=_now_ms())
+                         traceback=traceback.format_exc(), curves=learner.curves if learner else [],
+                         started_ms=started, ended_ms=_now_ms())
     return RunResult(
         config, "FINISHED", setting, family, R=res.R.tolist(), b=res.b.tolist(),
         summary=summarize({"acc": res.R, **res.extra}, res.b), train_time_s=res.train_time_s,

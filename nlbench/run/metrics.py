@@ -84,11 +84,15 @@ def final_row_mean(M: np.ndarray, b: np.ndarray | None = None) -> float:
     return float(np.nanmean(_square(M)[-1]))
 
 
+BINARY_MATRICES = ("bacc", "auc")  # what the protocol also fills for a binary scenario, next to R ("acc")
+
+
 @dataclass(frozen=True)
 class Metric:
     """A final metric: `fn(matrix, b)` of the run's matrix `matrix` (acc, or a binary scenario's bacc / auc)."""
 
     name: str
+    label: str  # column title in the end-of-run table
     higher_is_better: bool
     definition: str
     fn: Callable[[np.ndarray, np.ndarray], float]
@@ -96,19 +100,19 @@ class Metric:
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("acc", True, "mean of the last row of R", lambda R, b: average_accuracy(R)),
-    Metric("forgetting", False, "mean over j < T of the max over earlier rows of R[l, j], minus R[T, j] "
-                                "(Chaudhry et al. 2018)", lambda R, b: forgetting(R)),
-    Metric("bwt", True, "mean over j < T of R[T, j] - R[j, j]", lambda R, b: backward_transfer(R)),
-    Metric("fwt", True, "mean over j > 1 of R[j-1, j] - b[j]", forward_transfer),
-    Metric("la", True, "learning accuracy: mean of the diagonal of R", lambda R, b: learning_accuracy(R)),
-    Metric("avg_inc_acc", True, "mean over i of the mean of R[i, :i] (iCaRL)",
+    Metric("acc", "ACC", True, "mean of the last row of R", lambda R, b: average_accuracy(R)),
+    Metric("forgetting", "Forgetting", False, "mean over j < T of the max over earlier rows of R[l, j], minus "
+                                              "R[T, j] (Chaudhry et al. 2018)", lambda R, b: forgetting(R)),
+    Metric("bwt", "BWT", True, "mean over j < T of R[T, j] - R[j, j]", lambda R, b: backward_transfer(R)),
+    Metric("fwt", "FWT", True, "mean over j > 1 of R[j-1, j] - b[j]", forward_transfer),
+    Metric("la", "LA", True, "learning accuracy: mean of the diagonal of R", lambda R, b: learning_accuracy(R)),
+    Metric("avg_inc_acc", "AvgIncAcc", True, "mean over i of the mean of R[i, :i] (iCaRL)",
            lambda R, b: average_incremental_accuracy(R)),
-    Metric("bacc", True, "binary scenarios: mean of the last row of the balanced-accuracy matrix",
+    Metric("bacc", "BalAcc", True, "binary scenarios: mean of the last row of the balanced-accuracy matrix",
            final_row_mean, "bacc"),
-    Metric("auc", True, "binary scenarios: mean of the last row of the ROC-AUC matrix", final_row_mean, "auc"),
+    Metric("auc", "AUC", True, "binary scenarios: mean of the last row of the ROC-AUC matrix", final_row_mean,
+           "auc"),
 )
-METRIC_NAMES = tuple(m.name for m in METRICS)
 
 
 def summarize(matrices: Mapping[str, np.ndarray], b: np.ndarray) -> dict[str, float]:

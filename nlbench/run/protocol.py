@@ -17,9 +17,7 @@ import torch
 
 from nlbench.data.scenario import Experience, ScenarioData
 from nlbench.methods.base import Learner
-from nlbench.run.metrics import binary_scores
-
-BINARY_METRICS = ("bacc", "auc")
+from nlbench.run.metrics import BINARY_MATRICES, binary_scores
 
 
 @dataclass
@@ -73,7 +71,7 @@ def run_protocol(
     T = len(data.experiences)
     binary = data.info.n_classes == 2
     R = np.full((T, T), np.nan)
-    extra = {k: np.full((T, T), np.nan) for k in BINARY_METRICS} if binary else {}
+    extra = {k: np.full((T, T), np.nan) for k in BINARY_MATRICES} if binary else {}
 
     final_scores: list[tuple[list[int], list[float]]] = []
 
