@@ -25,14 +25,15 @@ Scores = list[tuple[list[int], list[float]]]  # per test set: labels, positive-c
 
 
 def model_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per method, sorted by mean accuracy; `frame` is `runs_frame` plus an `n_params` column."""
+    """One row per method, sorted by mean accuracy (ties in the order the methods ran); `frame` is `runs_frame`
+    plus an `n_params` column."""
     rows = []
-    for method, g in frame.groupby("method", sort=False):
+    for method, g in frame.sort_values("started").groupby("method", sort=False):
         rows.append({"method": method, "seeds": len(g), "accuracy": str(estimate(g["acc"])),
                      "roc_auc": str(estimate(g["auc"])), "balanced_accuracy": str(estimate(g["bacc"])),
                      "train_time_s": str(estimate(g["train_s"])), "parameters": int(g["n_params"].median()),
-                     "_acc": g["acc"].mean()})
-    return pd.DataFrame(rows).sort_values("_acc", ascending=False).drop(columns="_acc")
+                     "_acc": round(g["acc"].mean(), 12)})  # equal means tie, whatever the summation order
+    return pd.DataFrame(rows).sort_values("_acc", ascending=False, kind="stable").drop(columns="_acc")
 
 
 def _pooled(scores: Sequence[Scores]) -> tuple[np.ndarray, np.ndarray]:

@@ -64,9 +64,9 @@ def search(tracking_uri: str, experiment: str, scenario: str | None = None, meth
 
 def runs_frame(runs: pd.DataFrame) -> pd.DataFrame:
     """MLflow's `search_runs` frame -> one row per (scenario, method, seed): its newest FINISHED child run, with
-    scenario, method, family, seed, chance level, and one column per metric of `COLUMNS`."""
+    its start time, scenario, method, family, seed, chance level, and one column per metric of `COLUMNS`."""
     if runs.empty:
-        return pd.DataFrame(columns=["run_id", "scenario", "method", "family", "seed", "chance"])
+        return pd.DataFrame(columns=["run_id", "started", "scenario", "method", "family", "seed", "chance"])
     runs = runs[(runs.get(schema.tag_column(schema.KIND)) == schema.RUN_KIND) & (runs["status"] == "FINISHED")]
     runs = runs.sort_values("start_time", ascending=False)
 
@@ -75,6 +75,7 @@ def runs_frame(runs: pd.DataFrame) -> pd.DataFrame:
 
     frame = pd.DataFrame({
         "run_id": runs["run_id"],
+        "started": runs["start_time"],
         "scenario": runs[schema.tag_column("scenario")],
         "method": runs[schema.tag_column("method")],
         "family": runs.get(schema.tag_column("family")),

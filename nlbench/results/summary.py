@@ -32,7 +32,7 @@ def summary_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
                         if m.matrix == "acc" or (m.name in g and g[m.name].notna().any())})
             row["_acc"] = g["acc"].mean()
             rows.append(row)
-        table = pd.DataFrame(rows).sort_values("_acc", ascending=False).drop(columns="_acc")
+        table = pd.DataFrame(rows).sort_values("_acc", ascending=False, kind="stable").drop(columns="_acc")
         tables[str(scenario)] = table.reset_index(drop=True)
     return tables
 
