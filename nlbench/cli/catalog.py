@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from nlbench.cli.common import ExitCode, Parser, add_data_dir, data_dir, show_data_resolution
-from nlbench.core.errors import NlbenchError, UsageError
+from nlbench.core.errors import NlbenchError, UnknownNameError, UsageError
 
 
 def add_parsers(sub: Any) -> None:
@@ -61,8 +61,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     known = set(SCENARIOS.names()) | set(STRATEGIES.names()) | set(BASELINES.names()) | set(suites)
     for name in args.names:
         if name not in known:
-            from nlbench.core.errors import UnknownNameError
-
             raise UnknownNameError("name", name, known)
 
     def show(title: str, registry: Any) -> None:

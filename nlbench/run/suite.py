@@ -64,12 +64,11 @@ class Suite:
             s_name, s_options, pairs = self.scenario_parts(s_label)
             scenario = SCENARIOS.get(s_name)(where=f"{self.path} [scenario.{s_label}]", **s_options)
             for m_label in methods:
-                m_name, hp = self._resolve_method(s_label, m_label, pairs.get(m_label, {}))
-                compatible = get_method(m_name).COMPATIBILITY
-                if scenario.setting not in compatible:
+                m_name, method, hp = self._resolve_method(s_label, m_label, pairs.get(m_label, {}))
+                if scenario.setting not in method.COMPATIBILITY:
                     raise UsageError(f"{self.path}: method '{m_label}' does not support the {scenario.setting} "
-                                     f"setting of scenario '{s_label}' (it supports: {', '.join(compatible)}); "
-                                     "drop one of them from the suite.")
+                                     f"setting of scenario '{s_label}' (it supports: "
+                                     f"{', '.join(method.COMPATIBILITY)}); drop one of them from the suite.")
                 configs += [RunConfig(self.name, s_label, s_name, dict(scenario.options), m_label, m_name, dict(hp),
                                       seed, **settings) for seed in self.seeds]
         return configs
@@ -92,21 +91,24 @@ class Suite:
         pairs = table.pop("method", {})
         return name, table, pairs
 
-    def _method_parts(self, label: str) -> tuple[str, dict[str, Any]]:
+    def method_parts(self, label: str) -> tuple[str, dict[str, Any]]:
+        """(registered name, hyperparameters) of a method label's [method.LABEL] table."""
         table = dict(self.method_tables.get(label, {}))
         return table.pop("name", label), table
 
-    def _resolve_method(self, s_label: str, m_label: str, pair: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-        """Each table is checked under its own name, so an error points at the table that holds the key."""
-        name, table = self._method_parts(m_label)
+    def _resolve_method(self, s_label: str, m_label: str,
+                        pair: Mapping[str, Any]) -> tuple[str, Any, dict[str, Any]]:
+        """The registered name, the class and the hyperparameters of a method label. Each table is checked under
+        its own name, so an error points at the table that holds the key."""
+        name, table = self.method_parts(m_label)
         method = get_method(name)
         params, owner = method.params(), f"method '{name}'"
         method_where = f"{self.path} [method.{m_label}]"
         pair_where = f"{self.path} [scenario.{s_label}.method.{m_label}]"
         validate_params(table, params, owner, method_where)
         validate_params(pair, params, owner, pair_where)
-        return name, method.resolve(train_table(self.train, params), table, pair,
-                                    where=pair_where if pair else method_where)
+        return name, method, method.resolve(train_table(self.train, params), table, pair,
+                                            where=pair_where if pair else method_where)
 
 
 def builtin_suites() -> dict[str, Path]:
@@ -213,7 +215,7 @@ def _validate_tables(suite: Suite, where: str) -> None:
             _expect(m_label in suite.methods, where, f"[scenario.{label}.method.{m_label}] is defined but "
                     f"'{m_label}' is not listed in 'methods'{closest(m_label, suite.methods)}.")
     for label in suite.methods:
-        name, _ = suite._method_parts(label)
+        name, _ = suite.method_parts(label)
         _expect(isinstance(name, str), where, f"[method.{label}] name must be a string. Got {name!r} instead.")
         if name not in method_names():
             raise UsageError(f"{where}: 'methods': {UnknownNameError('method', name, method_names())}")
