@@ -16,7 +16,8 @@ from nlbench.core.registry import get_method
 from nlbench.methods.plugins import CurveRecorder
 from nlbench.results import schema
 from nlbench.results.schema import flatten, record_of, sanitize_key
-from nlbench.results.tracking import DEFAULT_TRACKING_URI, Tracker, resolve_tracking_uri
+from nlbench.results.tracking import Tracker
+from nlbench.results.uri import DEFAULT_TRACKING_URI, resolve_tracking_uri
 from nlbench.run.config import RunConfig
 from nlbench.run.execute import execute_run
 from nlbench.run.suite import Suite
@@ -131,3 +132,51 @@ def test_a_store_that_cannot_open_is_a_tracking_error(tmp_path):
     (tmp_path / "a-file").write_text("")
     with pytest.raises(TrackingError, match="tracking store .* failed while opening experiment 'nlbench-x'"):
         Tracker(f"sqlite:///{tmp_path}/a-file/m.db", "nlbench-x")
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real `mlflow server` on 127.0.0.1 (a free port), stopped after the test."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                             "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+                             "--artifacts-destination", str(tmp_path / "artifacts")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail("mlflow server did not start")
+                time.sleep(0.5)
+        yield uri
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_a_suite_records_into_a_tracking_server_checked_up_front(mlflow_server, capsys):
+    from nlbench.results.uri import check_tracking_uri
+
+    assert check_tracking_uri(mlflow_server) == mlflow_server  # /health answers
+    code = main(["run", "smoke", "--only", "naive", "--only", "split-digits", "--tracking-uri", mlflow_server,
+                 "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == ExitCode.OK and "Open MLflow with" not in out  # the server is its own UI
+    client = MlflowClient(mlflow_server)
+    runs = client.search_runs([client.get_experiment_by_name("nlbench-smoke").experiment_id], "tags.kind = 'run'")
+    assert [r.info.status for r in runs] == ["FINISHED"] and "final/acc" in runs[0].data.metrics
+    assert {a.path for a in client.list_artifacts(runs[0].info.run_id)} >= {schema.ACC_CSV, schema.RUN_CONFIG}

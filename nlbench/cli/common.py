@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from enum import IntEnum
+from pathlib import Path
 from typing import Any
 
 from nlbench.core.errors import UsageError
@@ -69,9 +70,31 @@ def show_data_resolution() -> None:
         logger.propagate = False
 
 
+def store_uri(args: argparse.Namespace, must_exist: bool = True) -> str:
+    """The checked tracking URI of a command that reads runs; reading a store that was never created would
+    create it, so that is refused (`must_exist`) before MLflow opens it."""
+    from nlbench.results.uri import check_tracking_uri, store_exists
+
+    uri = check_tracking_uri(args.tracking_uri)
+    if must_exist and not store_exists(uri):
+        raise UsageError(f"no MLflow store at {uri} yet: run a suite first (nlbench run SUITE), or pass "
+                         "--tracking-uri.")
+    return uri
+
+
+def out_dir(path: str, flag: str = "--out") -> Path:
+    """A folder the command may write into (created if missing), checked before anything is read or written."""
+    from nlbench.results.uri import writable_folder
+
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{flag} {path} is a file; give a folder.")
+    if not writable_folder(folder):
+        raise UsageError(f"{flag} {path} cannot be created or written.")
+    return folder
+
+
 def tracking_client(args: argparse.Namespace) -> Any:
     from mlflow.tracking import MlflowClient
 
-    from nlbench.results.tracking import resolve_tracking_uri
-
-    return MlflowClient(resolve_tracking_uri(args.tracking_uri))
+    return MlflowClient(store_uri(args))

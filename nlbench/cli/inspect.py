@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from nlbench.cli.common import ExitCode, add_filters, add_tracking, tracking_client
+from nlbench.cli.common import ExitCode, add_filters, add_tracking, store_uri, tracking_client
 from nlbench.core.errors import UsageError
 
 
@@ -58,13 +58,17 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     from nlbench.results import schema
     from nlbench.results.store import parse_tag_filters, run_filter
-    from nlbench.results.tracking import resolve_tracking_uri
+    from nlbench.results.uri import store_exists
 
     if args.limit < 1:
         raise UsageError(f"--limit must be an int >= 1. Got {args.limit} instead.")
-    uri = resolve_tracking_uri(args.tracking_uri)
+    tags = parse_tag_filters(args.tag)
+    uri = store_uri(args, must_exist=False)
+    if not store_exists(uri):
+        print(f"No runs in {uri} (no store there yet).")
+        return ExitCode.OK
     mlflow.set_tracking_uri(uri)
-    filters = [run_filter(parse_tag_filters(args.tag), kind=schema.RUN_KIND, suite=args.suite,
+    filters = [run_filter(tags, kind=schema.RUN_KIND, suite=args.suite,
                           scenario=args.scenario, method=args.method, family=args.family)]
     if args.status:
         filters.append(f"attributes.status = '{args.status}'")
@@ -101,9 +105,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from nlbench.results.tracking import resolve_tracking_uri
+    from nlbench.results.uri import check_tracking_uri
 
-    uri = resolve_tracking_uri(args.tracking_uri)
+    uri = check_tracking_uri(args.tracking_uri, server=False)
     if uri.startswith(("http://", "https://")):
         raise UsageError(f"--tracking-uri {uri} is already a tracking server: open it in a browser.")
     if not 1 <= args.port <= 65535:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 from typing import Any
 
-from nlbench.cli.common import ExitCode, add_data_dir, add_filters, add_tracking, data_dir
+from nlbench.cli.common import ExitCode, add_data_dir, add_filters, add_tracking, data_dir, out_dir, store_uri
 
 
 def add_parsers(sub: Any) -> None:
@@ -62,11 +61,11 @@ def _filters(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from nlbench.results.report import build_report
-    from nlbench.results.tracking import resolve_tracking_uri
 
+    out = out_dir(args.out)
     command = command_line(args, "leaderboard", ("experiment", "scenario", "method", "family", "since"),
                            {"rank_by": "acc", "reference": "naive"})
-    text, paths = build_report(resolve_tracking_uri(args.tracking_uri), args.suite, Path(args.out), command,
+    text, paths = build_report(store_uri(args), args.suite, out, command,
                                experiment=args.experiment, rank_by=args.rank_by, reference=args.reference,
                                since=args.since, **_filters(args))
     print(text)
@@ -77,10 +76,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def cmd_model_table(args: argparse.Namespace) -> int:
     from nlbench.results.model_table import write_model_tables
-    from nlbench.results.tracking import resolve_tracking_uri
 
+    out = out_dir(args.out)
     command = command_line(args, "model-table", ("experiment", "scenario", "method", "family"), {})
-    paths = write_model_tables(resolve_tracking_uri(args.tracking_uri), args.suite, Path(args.out), command,
+    paths = write_model_tables(store_uri(args), args.suite, out, command,
                                experiment=args.experiment, data_dir=data_dir(args), **_filters(args))
     print(f"Model table: {', '.join(str(p) for p in paths) or 'nothing (no binary scenario in these runs)'}")
     return ExitCode.OK

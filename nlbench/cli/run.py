@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from nlbench.cli.common import ExitCode, add_data_dir, add_tracking, data_dir, show_data_resolution
+from nlbench.cli.common import ExitCode, add_data_dir, add_tracking, data_dir, out_dir, show_data_resolution
 from nlbench.core.errors import UsageError
 
 
@@ -73,19 +73,24 @@ def subsample_overrides(suite: Any, n: int) -> list[Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from nlbench.results.summary import format_summary, results_frame
-    from nlbench.results.tracking import resolve_tracking_uri
+    from nlbench.results.uri import check_tracking_uri
     from nlbench.run.execute import check_data
     from nlbench.run.runner import run_suite
     from nlbench.run.suite import load_suite
 
+    only = [name.strip() for item in args.only for name in item.split(",") if name.strip()]
+    if args.only and not only:
+        raise UsageError(f"--only {' '.join(args.only)!r} names no scenario or method; give names, or drop --only.")
     edits = overrides(args)
     suite = load_suite(args.suite, edits)
     if args.subsample is not None:
         suite = load_suite(args.suite, edits + subsample_overrides(suite, args.subsample))
-    configs = suite.run_configs(only=[name for item in args.only for name in item.split(",") if name])
+    configs = suite.run_configs(only=only)
+    uri = check_tracking_uri(args.tracking_uri)  # every input is checked before the store is first written
+    if suite.report:
+        out_dir(args.report_dir, "--report-dir")
     show_data_resolution()
     check_data(configs)
-    uri = resolve_tracking_uri(args.tracking_uri)
     print(f"nlbench: suite '{suite.name}': {len(configs)} runs -> MLflow experiment "
           f"'{suite.experiment_name}' at {uri}", file=sys.stderr)
     outcome = run_suite(suite, configs, uri, progress=not args.no_progress)

@@ -127,8 +127,9 @@ def save_state(optimizer: Any, path: Any) -> None:
 
 
 def load_state(optimizer: Any, path: str | Path) -> None:
-    """Restore a state written by `save_state` into an optimizer built the same way over the same model."""
-    optimizer.load_state_dict(torch.load(path, weights_only=False))
+    """Restore a state written by `save_state` into an optimizer built the same way over the same model. The file
+    may come from a tracking server: it is read with `weights_only=True` (tensors and plain containers only)."""
+    optimizer.load_state_dict(torch.load(path, weights_only=True))
 
 
 def reset_memory(optimizer: Any) -> None:

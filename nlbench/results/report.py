@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nlbench.core.errors import UsageError
+from nlbench.core.errors import UsageError, closest
 from nlbench.results import schema
-from nlbench.results.leaderboard import flat_table, leaderboard, markdown, terminal_text
+from nlbench.results.leaderboard import RANKABLE, flat_table, leaderboard, markdown, terminal_text
 from nlbench.results.store import read_matrix, run_filter, runs_frame, search
 
 
@@ -91,6 +91,14 @@ def build_report(tracking_uri: str, suite: str, out: Path, command: str, experim
     frame = runs_frame(runs)
     if frame.empty:
         raise UsageError(f"no finished runs in experiment '{experiment}' at {tracking_uri} match the filters.")
+    methods = sorted(set(frame["method"]))
+    if reference not in methods:
+        raise UsageError(f"--reference '{reference}' has no finished run here{closest(reference, methods)}; "
+                         f"methods: {', '.join(methods)}.")
+    if frame[rank_by].isna().all():
+        logged = [c for c in RANKABLE if frame[c].notna().any()]
+        raise UsageError(f"--rank-by {rank_by}: no run here logged it (binary scenarios log bacc and auc); "
+                         f"rank by one of: {', '.join(logged)}.")
     tables = leaderboard(frame, rank_by=rank_by, reference=reference)
     matrices = mean_matrices(runs, frame, tracking_uri)
     out.mkdir(parents=True, exist_ok=True)

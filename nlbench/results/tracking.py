@@ -10,7 +10,6 @@ leaves no RUNNING child behind. A store error becomes a `TrackingError`; the chi
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,13 +20,7 @@ from typing import Any
 from nlbench.core.errors import TrackingError
 from nlbench.results import schema
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 _MAX_METRICS, _MAX_PARAMS, _MAX_TAGS = 1000, 100, 100  # MLflow's log_batch limits
-
-
-def resolve_tracking_uri(cli_uri: str | None = None) -> str:
-    """--tracking-uri, else MLFLOW_TRACKING_URI, else the embedded SQLite store in the working directory."""
-    return cli_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def git_commit() -> str | None:

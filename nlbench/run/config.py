@@ -7,6 +7,7 @@ It is frozen and JSON-serializable, so a run can be sent to another process or m
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -49,8 +50,22 @@ class RunConfig:
         return cls(**d)
 
 
-def is_valid_device(device: Any) -> bool:
-    return isinstance(device, str) and (device in ("auto", "cpu") or device.startswith("cuda"))
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def device_problem(device: Any) -> str | None:
+    """Why `device` cannot run here (None when it can): a misspelling, or a GPU this machine does not have."""
+    if not isinstance(device, str) or not _DEVICE.fullmatch(device):
+        return f"must be {DEVICES}"
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            return "needs a CUDA GPU and this machine has none; use 'cpu' or 'auto'"
+        index, count = int(device.partition(":")[2] or 0), torch.cuda.device_count()
+        if index >= count:
+            return f"names GPU {index} and this machine has {count} (cuda:0..cuda:{count - 1})"
+    return None
 
 
 def resolve_device(device: str) -> str:
@@ -70,5 +85,5 @@ def resolve_threads(threads: int) -> int:
     return torch.get_num_threads()
 
 
-__all__ = ["DEVICES", "KERNEL_BACKENDS", "SETTINGS", "RunConfig", "is_valid_device", "resolve_device",
+__all__ = ["DEVICES", "KERNEL_BACKENDS", "SETTINGS", "RunConfig", "device_problem", "resolve_device",
            "resolve_threads"]

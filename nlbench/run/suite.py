@@ -22,13 +22,15 @@ from nlbench.core.errors import UnknownNameError, UsageError, closest
 from nlbench.core.params import validate_params
 from nlbench.core.registry import SCENARIOS, get_method, method_names
 from nlbench.methods.training import TRAIN_KEYS, train_table
-from nlbench.run.config import DEVICES, KERNEL_BACKENDS, RunConfig, is_valid_device, resolve_device, resolve_threads
+from nlbench.run.config import KERNEL_BACKENDS, RunConfig, device_problem, resolve_device, resolve_threads
 from nlbench.run.overrides import Override, apply_overrides
 
 SUITE_KEYS = ("name", "description", "seeds", "device", "kernel_backend", "threads", "data_dir", "experiment",
               "scenarios", "methods", "train", "scenario", "method", "report")
 REPORTS = ("model-table",)  # written by `nlbench run` after the runs (see nlbench.results.model_table)
 MAX_SEED = 2**32 - 1  # numpy's and Avalanche's RNGs take 32-bit seeds
+MAX_BYTES = 1 << 20  # a suite file is a page of TOML; anything near this is not one
+MAX_DEPTH = 16  # tables and arrays nested deeper than this are not a suite (the deepest built-in one has 4)
 
 
 @dataclass(frozen=True)
@@ -122,12 +124,32 @@ def load_suite(name_or_path: str, overrides: Sequence[Override] = ()) -> Suite:
     if name_or_path.endswith(".toml") or path.exists():
         if not path.is_file():
             raise UsageError(f"{name_or_path}: suite file not found.")
-        return parse_suite(path.read_text(encoding="utf-8"), str(path), path.stem, overrides)
+        return parse_suite(read_suite_text(path), str(path), path.stem, overrides)
     suites = builtin_suites()
     if name_or_path not in suites:
         raise UnknownNameError("suite", name_or_path, suites)
     return parse_suite(suites[name_or_path].read_text(encoding="utf-8"), f"{name_or_path}.toml", name_or_path,
                        overrides)
+
+
+def read_suite_text(path: Path) -> str:
+    """The file as text, refusing what cannot be a suite (too large, not UTF-8) with one line."""
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise UsageError(f"{path}: {size} bytes; a suite file is TOML text of at most {MAX_BYTES} bytes.")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}); a suite file "
+                         "is TOML text.") from exc
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
 
 
 def _expect(cond: bool, where: str, msg: str) -> None:
@@ -148,6 +170,10 @@ def parse_suite(text: str, where: str, default_name: str = "suite", overrides: S
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{where}: invalid TOML: {exc}") from exc
+    except RecursionError as exc:  # tomllib recurses once per nested array or inline table
+        raise UsageError(f"{where}: nested deeper than the TOML reader can follow; a suite nests at most "
+                         f"{MAX_DEPTH} levels.") from exc
+    _expect(_depth(doc) <= MAX_DEPTH, where, f"nested {_depth(doc)} levels deep; a suite nests at most {MAX_DEPTH}.")
     if overrides:
         doc = apply_overrides(doc, overrides)
         where = f"{where} (with {', '.join(o.text for o in overrides)})"
@@ -166,8 +192,8 @@ def _suite_from(doc: Mapping[str, Any], where: str, default_name: str) -> Suite:
         _expect(doc.get(key) != "", where, f"'{key}' must not be empty.")
     _expect(doc.get("report", "") in ("", *REPORTS), where,
             f"'report' must be one of {', '.join(REPORTS)}. Got {doc.get('report')!r} instead.")
-    _expect(is_valid_device(doc.get("device", "auto")), where,
-            f"'device' must be {DEVICES}. Got {doc.get('device')!r} instead.")
+    problem = device_problem(doc.get("device", "auto"))
+    _expect(problem is None, where, f"'device' {problem}. Got {doc.get('device')!r} instead.")
     _expect(doc.get("kernel_backend", "auto") in KERNEL_BACKENDS, where, f"'kernel_backend' must be one of "
             f"{', '.join(KERNEL_BACKENDS)}. Got {doc.get('kernel_backend')!r} instead.")
     threads = doc.get("threads", 0)
