@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from enum import IntEnum
 from pathlib import Path
@@ -48,9 +47,9 @@ def add_filters(p: argparse.ArgumentParser, what: str) -> None:
 
 def data_dir(args: argparse.Namespace) -> str:
     """--data-dir, else $NLBENCH_DATA, else "" (the user cache, packages, download)."""
-    from nlbench.data.sources.files import DATA_ENV
+    from nlbench.data.sources.files import user_data_dir
 
-    return args.data_dir or os.environ.get(DATA_ENV, "")
+    return str(user_data_dir(args.data_dir) or "")
 
 
 class _StderrHandler(logging.StreamHandler):

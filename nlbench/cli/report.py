@@ -39,13 +39,12 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
     add_tracking(p)
 
 
-def command_line(args: argparse.Namespace, name: str, flags: tuple[str, ...], defaults: dict[str, str]) -> str:
+def command_line(args: argparse.Namespace, name: str, flags: tuple[str, ...], defaults: dict[str, str],
+                 tags: dict[str, str]) -> str:
     """The command that regenerates a table, for its header: no machine paths, no defaults."""
-    from nlbench.results.store import parse_tag_filters
-
     command = f"nlbench {name} --suite {args.suite}" + "".join(
         f" --{flag.replace('_', '-')} {getattr(args, flag)}" for flag in flags if getattr(args, flag, None))
-    command += "".join(f" --tag {key}={value}" for key, value in parse_tag_filters(args.tag).items())
+    command += "".join(f" --tag {key}={value}" for key, value in tags.items())
     if args.out != "results" and not os.path.isabs(args.out):  # an absolute path is this machine's only
         command += f" --out {args.out}"
     return command + "".join(f" --{flag.replace('_', '-')} {getattr(args, flag)}" for flag, default in
@@ -62,12 +61,12 @@ def _filters(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from nlbench.results.report import build_report
 
-    out = out_dir(args.out)
+    out, filters = out_dir(args.out), _filters(args)
     command = command_line(args, "leaderboard", ("experiment", "scenario", "method", "family", "since"),
-                           {"rank_by": "acc", "reference": "naive"})
+                           {"rank_by": "acc", "reference": "naive"}, filters["tags"])
     text, paths = build_report(store_uri(args), args.suite, out, command,
                                experiment=args.experiment, rank_by=args.rank_by, reference=args.reference,
-                               since=args.since, **_filters(args))
+                               since=args.since, **filters)
     print(text)
     print(f"\nWrote {len(paths)} files under {args.out}/ (LEADERBOARD.md, leaderboard.csv, plots/); "
           "also logged to the suite's latest parent run.")
@@ -77,9 +76,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_model_table(args: argparse.Namespace) -> int:
     from nlbench.results.model_table import write_model_tables
 
-    out = out_dir(args.out)
-    command = command_line(args, "model-table", ("experiment", "scenario", "method", "family"), {})
+    out, filters = out_dir(args.out), _filters(args)
+    command = command_line(args, "model-table", ("experiment", "scenario", "method", "family"), {}, filters["tags"])
     paths = write_model_tables(store_uri(args), args.suite, out, command,
-                               experiment=args.experiment, data_dir=data_dir(args), **_filters(args))
+                               experiment=args.experiment, data_dir=data_dir(args), **filters)
     print(f"Model table: {', '.join(str(p) for p in paths) or 'nothing (no binary scenario in these runs)'}")
     return ExitCode.OK

@@ -46,8 +46,9 @@ def overrides(args: argparse.Namespace) -> list[Any]:
     edits = []
     if os.environ.get(KERNEL_ENV) and args.kernel_backend is None:
         edits.append(setting("kernel_backend", os.environ[KERNEL_ENV], f"${KERNEL_ENV}={os.environ[KERNEL_ENV]}"))
-    if data_dir(args):
-        edits.append(setting("data_dir", data_dir(args), "--data-dir / $NLBENCH_DATA"))
+    folder = data_dir(args)
+    if folder:
+        edits.append(setting("data_dir", folder, "--data-dir / $NLBENCH_DATA"))
     for key, value in (("seeds", args.seeds), ("device", args.device), ("experiment", args.experiment),
                        ("kernel_backend", args.kernel_backend), ("threads", args.threads)):
         if value is not None:

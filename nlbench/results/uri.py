@@ -48,7 +48,7 @@ def writable_folder(folder: Path) -> bool:
     return False
 
 
-def _check_local(path: Path, what: str, sqlite: bool) -> None:
+def _check_local(path: Path, sqlite: bool, what: str) -> None:
     if path.exists() and sqlite:
         if not path.is_file():
             raise UsageError(f"{what}: {path} is not a file.")
@@ -75,39 +75,41 @@ def _check_server(uri: str, what: str) -> None:
         raise UsageError(f"{what}: {uri}/health did not answer OK; is it an MLflow tracking server?")
 
 
+def local_store(uri: str) -> tuple[Path, bool] | None:
+    """(path, is SQLite) of a store on this machine's disk; None for a server or database URI."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:  # a plain path: MLflow's file store
+        return Path(uri).expanduser(), False
+    if scheme == "sqlite" and rest.startswith("/") and rest != "/":
+        return Path(rest[1:]), True  # sqlite:///relative.db, sqlite:////absolute.db
+    if scheme == "file":
+        return Path(rest or "/"), False
+    return None
+
+
 def check_tracking_uri(cli_uri: str | None = None, server: bool = True) -> str:
     """The resolved URI, after checking it can hold runs; raises UsageError naming where it came from."""
     if cli_uri is not None and not cli_uri.strip():
         raise UsageError("--tracking-uri must not be empty; omit it for the default store sqlite:///mlflow.db.")
     uri = resolve_tracking_uri(cli_uri)
     what = f"{_source(cli_uri)} {uri}"
-    scheme, sep, rest = uri.partition("://")
-    if not sep:  # a plain path: MLflow's file store
-        _check_local(Path(uri).expanduser(), what, sqlite=False)
-        return uri
-    if scheme not in SCHEMES and not scheme.startswith(("postgresql+", "mysql+", "mssql+")):
+    scheme, sep, _ = uri.partition("://")
+    if sep and scheme not in SCHEMES and not scheme.startswith(("postgresql+", "mysql+", "mssql+")):
         raise UsageError(f"{what}: unknown scheme '{scheme}'; a tracking URI is one of "
                          f"{', '.join(s + '://' for s in SCHEMES)} or a folder.")
-    if scheme == "sqlite":
-        if not rest.startswith("/") or rest == "/":
-            raise UsageError(f"{what}: a SQLite URI is sqlite:///RELATIVE.db or sqlite:////ABSOLUTE.db.")
-        _check_local(Path(rest[1:]), what, sqlite=True)
-    elif scheme == "file":
-        _check_local(Path(rest or "/"), what, sqlite=False)
+    local = local_store(uri)
+    if scheme == "sqlite" and local is None:
+        raise UsageError(f"{what}: a SQLite URI is sqlite:///RELATIVE.db or sqlite:////ABSOLUTE.db.")
+    if local is not None:
+        _check_local(*local, what)
+        if local[1] and not writable_folder(Path.cwd()):
+            raise UsageError(f"{what}: run artifacts go to ./mlruns, and {Path.cwd()} cannot be written.")
     elif scheme in ("http", "https") and server:
         _check_server(uri, what)
-    if scheme == "sqlite" and not writable_folder(Path.cwd()):
-        raise UsageError(f"{what}: run artifacts go to ./mlruns, and {Path.cwd()} cannot be written.")
     return uri
 
 
 def store_exists(uri: str) -> bool:
     """False for a local store that was never created (reading it would create it)."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep:
-        return Path(uri).expanduser().exists()
-    if scheme == "sqlite":
-        return Path(rest[1:]).exists()
-    if scheme == "file":
-        return Path(rest).exists()
-    return True
+    local = local_store(uri)
+    return local is None or local[0].exists()

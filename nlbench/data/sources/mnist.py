@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
-import os
 import pickle
 import struct
 from collections.abc import Callable
@@ -28,7 +27,6 @@ import torch
 from nlbench.core.params import Interval, Param
 from nlbench.data.scenario import Experience, Stream
 from nlbench.data.sources.files import (
-    DATA_ENV,
     DataUnavailableError,
     cache_dir,
     check_sha256,
@@ -193,7 +191,7 @@ def _scaled(data_dir: str) -> tuple[tuple[np.ndarray, ...], str]:
 def mnist_images(data_dir: str = "") -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], str]:
     """(x_train uint8 (60000, 28, 28), y_train, x_test, y_test) and the source; loaded once per process and
     data directory ("": $NLBENCH_DATA, then the other sources)."""
-    return _scaled(data_dir or os.environ.get(DATA_ENV, ""))
+    return _scaled(str(user_data_dir(data_dir) or ""))
 
 
 def to_float(images: np.ndarray) -> torch.Tensor:
