@@ -24,6 +24,14 @@ def tracking_uri(tmp_path: Path) -> str:
 
 
 @pytest.fixture(autouse=True)
+def _serial_and_own_spool(monkeypatch, tmp_path):
+    """Suites run in the test's process unless a test asks for another backend (worker processes would
+    import torch again for each CLI call), and a result the store refused is kept under the test's folder."""
+    monkeypatch.setenv("NLBENCH_BACKEND", "serial")
+    monkeypatch.setenv("NLBENCH_SPOOL", str(tmp_path / "spool"))
+
+
+@pytest.fixture(autouse=True)
 def _quiet_avalanche():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -86,3 +94,63 @@ def fabricated_result(suite: str, scenario: str, method: str, seed: int, R, b, s
     return RunResult(config, status, "class-incremental", family, R=[list(r) for r in R], b=list(b),
                      summary=dict(summary), train_time_s=1.0, eval_time_s=0.1, peak_mem_mb=100.0, n_params=10,
                      chance_acc=chance, data_source="built-in", started_ms=now - 1000, ended_ms=now)
+
+
+class MlflowServer:
+    """A real `mlflow server` on 127.0.0.1, with its store under `folder`; it can be stopped and started again on
+    the same port and store, as a server that went down and came back."""
+
+    def __init__(self, folder: Path):
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.folder, self.proc = folder, None
+        self.uri = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> str:
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        self.proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
+                                      str(self.port), "--backend-store-uri", f"sqlite:///{self.folder / 'server.db'}",
+                                      "--artifacts-destination", str(self.folder / "artifacts")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.uri}/health", timeout=2):
+                    return self.uri
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    pytest.fail("mlflow server did not start")
+                time.sleep(0.5)
+
+    def stop(self) -> None:
+        """The server and its workers (it runs uvicorn in a process group of its own)."""
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A real `mlflow server` on 127.0.0.1 (a free port), stopped after the test."""
+    srv = MlflowServer(tmp_path)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def mlflow_server(server):
+    return server.uri

@@ -101,8 +101,8 @@ def test_the_run_unit_writes_nothing_and_its_result_travels(monkeypatch):
     assert pickle.loads(pickle.dumps(result)).R == result.R  # can be sent to another process
 
 
-def test_a_store_that_fails_mid_record_is_a_tracking_error_and_leaves_nothing_running(tmp_path, tracking_uri,
-                                                                                         capsys):
+def test_a_store_that_fails_mid_record_is_a_tracking_error_keeps_the_result_and_leaves_nothing_running(
+        tmp_path, tracking_uri, capsys):
     not_a_dir = tmp_path / "artifacts-are-a-file"
     not_a_dir.write_text("")
     MlflowClient(tracking_uri).create_experiment("nlbench-broken", artifact_location=not_a_dir.as_uri())
@@ -120,7 +120,9 @@ def test_a_store_that_fails_mid_record_is_a_tracking_error_and_leaves_nothing_ru
     err = capsys.readouterr().err
     assert code == ExitCode.TRACKING_ERROR
     assert f"ERROR: tracking store {tracking_uri} failed while recording split-digits/naive/seed0" in err
-    assert "0 of 1 runs were recorded" in err and "NonFinite" not in err
+    assert "1 finished results are kept in" in err and "run the same command again" in err
+    assert "NonFinite" not in err
+    assert len(list((tmp_path / "spool").rglob("*.pkl"))) == 1  # NLBENCH_SPOOL, see conftest
     runs = MlflowClient(tracking_uri).search_runs(
         [MlflowClient(tracking_uri).get_experiment_by_name("nlbench-broken").experiment_id])
     assert {r.info.status for r in runs} == {"FAILED"} and len(runs) == 2  # the parent and the child
@@ -132,39 +134,6 @@ def test_a_store_that_cannot_open_is_a_tracking_error(tmp_path):
     (tmp_path / "a-file").write_text("")
     with pytest.raises(TrackingError, match="tracking store .* failed while opening experiment 'nlbench-x'"):
         Tracker(f"sqlite:///{tmp_path}/a-file/m.db", "nlbench-x")
-
-
-@pytest.fixture
-def mlflow_server(tmp_path):
-    """A real `mlflow server` on 127.0.0.1 (a free port), stopped after the test."""
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                             "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-                             "--artifacts-destination", str(tmp_path / "artifacts")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail("mlflow server did not start")
-                time.sleep(0.5)
-        yield uri
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.mark.slow

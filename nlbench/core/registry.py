@@ -2,7 +2,9 @@
 
 A module under `scenarios/`, `strategies/` or `baselines/` registers its class with a decorator; adding
 a method is adding a file. Third-party packages add theirs through the entry-point groups
-`nlbench.scenarios`, `nlbench.strategies` and `nlbench.baselines` (entry-point name = registered name).
+`nlbench.scenarios`, `nlbench.strategies` and `nlbench.baselines` (entry-point name = registered name), and
+modules named in $NLBENCH_PLUGINS (comma-separated, importable from sys.path) register theirs on import, without
+packaging; worker processes inherit the variable, so such methods run on every backend.
 Modules are imported on first lookup; a module that fails to import is reported only when its name
 (the module name in kebab-case) is requested, so one broken plugin never hides the others.
 """
@@ -10,6 +12,7 @@ Modules are imported on first lookup; a module that fails to import is reported 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
@@ -18,6 +21,20 @@ from typing import Any, TypeVar
 from nlbench.core.errors import UnknownNameError, UsageError
 
 T = TypeVar("T")
+PLUGINS_ENV = "NLBENCH_PLUGINS"
+_plugins_loaded: set[str] = set()
+
+
+def load_plugins() -> None:
+    """Import the modules $NLBENCH_PLUGINS names (once each); one that fails is a usage error naming it."""
+    for name in (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",")):
+        if name and name not in _plugins_loaded:
+            _plugins_loaded.add(name)
+            try:
+                importlib.import_module(name)
+            except Exception as exc:
+                raise UsageError(f"${PLUGINS_ENV}: module '{name}' failed to import: {type(exc).__name__}: "
+                                 f"{exc}".splitlines()[0]) from exc
 
 
 class Registry:
@@ -47,6 +64,7 @@ class Registry:
         if self._discovered:
             return
         self._discovered = True
+        load_plugins()
         package = importlib.import_module(self.package)
         for module in pkgutil.iter_modules(package.__path__):
             if module.name.startswith("_"):

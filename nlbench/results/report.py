@@ -113,13 +113,18 @@ def build_report(tracking_uri: str, suite: str, out: Path, command: str, experim
 
 
 def _log_to_parent(tracking_uri: str, experiment: str, paths: Sequence[Path], root: Path) -> None:
-    """Attach the files to the newest parent (suite) run of the experiment, under `leaderboard/`."""
+    """Attach the files to the newest FINISHED parent (suite) run of the experiment (else the newest parent, e.g.
+    of a suite with failed runs), under `leaderboard/`."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    parents = mlflow.search_runs(experiment_names=[experiment], filter_string=run_filter(kind=schema.SUITE_KIND),
-                                 order_by=["attributes.start_time DESC"], max_results=1)
-    if parents.empty:
+    suites = run_filter(kind=schema.SUITE_KIND)
+    for where in (f"{suites} and attributes.status = 'FINISHED'", suites):
+        parents = mlflow.search_runs(experiment_names=[experiment], filter_string=where,
+                                     order_by=["attributes.start_time DESC"], max_results=1)
+        if not parents.empty:
+            break
+    else:
         return
     client = MlflowClient(tracking_uri)
     for path in paths:

@@ -27,6 +27,9 @@ DATA_SOURCE = "data_source"  # where the data came from (FINISHED runs)
 ENV_TAGS = ("nlbench_version", "torch_version", "avalanche_version", "machine", "git_commit")
 ERROR = "error"  # first line of a FAILED run's error
 TRACKING_ERROR = "tracking_error"  # the store failed while this run was being recorded
+RUN_KEY = "run_key"  # RunConfig.key: runs with equal keys are the same experiment (resume skips FINISHED ones)
+PROCESS = "process"  # host:pid:start of the process writing the run (a RUNNING run whose writer is gone is KILLED)
+KILLED_BY = "killed_by"  # why a later `nlbench run` marked this RUNNING run KILLED
 
 # --- params ---
 SEED = "seed"
@@ -88,6 +91,9 @@ RECORD: tuple[tuple[str, str, str], ...] = (
     *(("tag", tag, "the environment the run ran in") for tag in ENV_TAGS),
     ("tag", ERROR, "first line of a FAILED run's error"),
     ("tag", TRACKING_ERROR, "the store failed while this run was recorded"),
+    ("tag", RUN_KEY, "hash of the resolved run config: `nlbench run` skips a key that already FINISHED"),
+    ("tag", PROCESS, "host:pid:start of the process that wrote the run"),
+    ("tag", KILLED_BY, "why a later `nlbench run` marked this run KILLED (its process was gone)"),
     ("param", SEED, "the run's seed"),
     ("param", "<hyperparameter>", "every resolved hyperparameter of the method (optimizer_options.* flattened)"),
     ("param", f"{SCENARIO}.<option>", "every option of the scenario, defaults included"),
@@ -180,7 +186,7 @@ def record_of(result: RunResult, parent_id: str, env_tags: Mapping[str, str]) ->
     tags = {KIND: RUN_KIND, PARENT: parent_id, "suite": config.suite, "scenario": config.scenario,
             "scenario_name": config.scenario_name, "setting": result.setting, "method": config.method,
             "method_name": config.method_name, "family": result.family, "seed": str(config.seed),
-            "device": config.device, **env_tags}
+            "device": config.device, RUN_KEY: config.key, **env_tags}
     params = flatten({SEED: config.seed, **config.hparams, SCENARIO: config.scenario_options,
                       SETTINGS: config.settings, **result.learned_params})
     metrics = [(sanitize_key(name), value, step) for name, value, step in result.curves]

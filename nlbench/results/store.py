@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -40,9 +40,9 @@ def parse_tag_filters(pairs: list[str] | None) -> dict[str, str]:
 
 def search(tracking_uri: str, experiment: str, scenario: str | None = None, method: str | None = None,
            family: str | None = None, since: str | None = None, tags: Mapping[str, str] | None = None,
-           parent: str | None = None) -> pd.DataFrame:
-    """Child runs of one experiment, filtered in MLflow (kind, scenario, method, family, tags, start date,
-    parent run)."""
+           run_ids: Collection[str] | None = None) -> pd.DataFrame:
+    """Child runs of one experiment, filtered in MLflow (kind, scenario, method, family, tags, start date), then
+    to `run_ids` when given (the runs of one `nlbench run`, including those it skipped as already FINISHED)."""
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
@@ -50,7 +50,7 @@ def search(tracking_uri: str, experiment: str, scenario: str | None = None, meth
         names = [e.name for e in mlflow.search_experiments()]
         raise UsageError(f"no MLflow experiment '{experiment}' in {tracking_uri}; experiments there: "
                          f"{', '.join(names) or 'none'}. Run the suite first (nlbench run SUITE).")
-    filters = [run_filter({**(tags or {}), **({schema.PARENT: parent} if parent else {})}, kind=schema.RUN_KIND,
+    filters = [run_filter(tags, kind=schema.RUN_KIND,
                           scenario=scenario, method=method, family=family)]
     if since:
         try:
@@ -58,8 +58,8 @@ def search(tracking_uri: str, experiment: str, scenario: str | None = None, meth
         except ValueError as exc:
             raise UsageError(f"--since must be a date such as 2026-11-23. Got {since!r} instead.") from exc
         filters.append(f"attributes.start_time >= {ms}")
-    return mlflow.search_runs(experiment_names=[experiment], filter_string=" and ".join(filters),
-                              max_results=50_000)
+    runs = mlflow.search_runs(experiment_names=[experiment], filter_string=" and ".join(filters), max_results=50_000)
+    return runs if run_ids is None else runs[runs["run_id"].isin(set(run_ids))]
 
 
 def runs_frame(runs: pd.DataFrame) -> pd.DataFrame:

@@ -5,13 +5,20 @@ Uses `MlflowClient` with explicit run ids, so nothing depends on a global active
 only when its result is there, with the run's real start and end times, so a crash or Ctrl-C during training
 leaves no RUNNING child behind. A store error becomes a `TrackingError`; the child is then marked FAILED with a
 `tracking_error` tag when the store still answers.
+
+Several `nlbench run` processes may share a store: writes to a SQLite file are serialised by a lock file beside
+it (MLflow's first-use schema migration is not safe to run twice at once) and retried when SQLite still reports
+the database locked; a tracking server's requests are retried a few times with backoff, so a dead server is
+noticed in seconds rather than MLflow's default of minutes per request.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +28,11 @@ from nlbench.core.errors import TrackingError
 from nlbench.results import schema
 
 _MAX_METRICS, _MAX_PARAMS, _MAX_TAGS = 1000, 100, 100  # MLflow's log_batch limits
+# A dead server fails a request after ~7 s (retries after 1, 2 and 4 s) instead of MLflow's ~4 minutes; the
+# environment still wins.
+HTTP_RETRY_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                       "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+_LOCKED_RETRIES = 6  # "database is locked" from SQLite: retried after 0.25, 0.5, ... 8 s
 
 
 def git_commit() -> str | None:
@@ -49,6 +61,31 @@ def environment_tags() -> dict[str, str]:
     return tags
 
 
+def _first_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
+
+
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Exclusive access to a SQLite store among the processes of this machine (a no-op for other stores)."""
+    from nlbench.results.uri import local_store
+
+    local = local_store(uri)
+    if local is None or not local[1]:
+        yield
+        return
+    import fcntl
+
+    path = local[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.nlbench-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @contextmanager
 def store_errors(uri: str, doing: str) -> Iterator[None]:
     """Any error of the store, as one `TrackingError` that says what was being done where."""
@@ -57,8 +94,25 @@ def store_errors(uri: str, doing: str) -> Iterator[None]:
     except TrackingError:
         raise
     except Exception as exc:
-        first = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
-        raise TrackingError(f"tracking store {uri} failed while {doing}: {first}") from exc
+        raise TrackingError(f"tracking store {uri} failed while {doing}: {_first_line(exc)}") from exc
+
+
+def _locked(exc: BaseException) -> bool:
+    return "database is locked" in str(exc)
+
+
+def writing(uri: str, doing: str, write: Any) -> Any:
+    """`write()` under the store's lock, retried with backoff while SQLite says the database is locked (another
+    program, e.g. the MLflow UI, holds it); any other failure is a `TrackingError`."""
+    for attempt in range(_LOCKED_RETRIES + 1):
+        try:
+            with store_errors(uri, doing), store_lock(uri):
+                return write()
+        except TrackingError as exc:
+            if attempt == _LOCKED_RETRIES or not _locked(exc.__cause__ or exc):
+                raise
+            time.sleep(0.25 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 class Tracker:
@@ -67,54 +121,116 @@ class Tracker:
     def __init__(self, tracking_uri: str, experiment_name: str):
         from mlflow.tracking import MlflowClient
 
+        for key, value in HTTP_RETRY_DEFAULTS.items():
+            os.environ.setdefault(key, value)
         self.tracking_uri = tracking_uri
-        with store_errors(tracking_uri, f"opening experiment '{experiment_name}'"):
-            self.client = MlflowClient(tracking_uri)
-            exp = self.client.get_experiment_by_name(experiment_name)
-            if exp is None:
-                # The experiment kind makes the MLflow 3 UI open on its model-training pages (runs, metric
-                # charts) rather than the GenAI tracing ones.
-                self.experiment_id = self.client.create_experiment(
-                    experiment_name, tags={"mlflow.experimentKind": "custom_model_development"})
-            else:
-                if exp.lifecycle_stage == "deleted":
-                    self.client.restore_experiment(exp.experiment_id)
-                self.experiment_id = exp.experiment_id
+        with store_errors(tracking_uri, f"opening experiment '{experiment_name}'"), store_lock(tracking_uri):
+            self.client = MlflowClient(tracking_uri)  # opens (and on first use creates) the store
+        self.experiment_id = writing(tracking_uri, f"opening experiment '{experiment_name}'",
+                                     lambda: self._experiment(experiment_name))
 
-    def start_parent(self, suite: Any, configs: Sequence[Any], env_tags: Mapping[str, str]) -> str:
-        """The parent run of one `nlbench run`: the suite, its runs and settings as params."""
+    def _experiment(self, name: str) -> str:
+        exp = self.client.get_experiment_by_name(name)
+        if exp is None:
+            try:  # The kind makes the MLflow 3 UI open on its model-training pages rather than the GenAI ones.
+                return self.client.create_experiment(name, tags={"mlflow.experimentKind": "custom_model_development"})
+            except Exception:  # another process created it first (a server store has no lock of ours)
+                exp = self.client.get_experiment_by_name(name)
+                if exp is None:
+                    raise
+        if exp.lifecycle_stage == "deleted":
+            self.client.restore_experiment(exp.experiment_id)
+        return exp.experiment_id
+
+    def start_parent(self, suite: Any, configs: Sequence[Any], env_tags: Mapping[str, str],
+                     execution: Mapping[str, Any] | None = None) -> str:
+        """The parent run of one `nlbench run`: the suite, its runs, settings and execution as params."""
+        from nlbench.run.resources import process_identity
+
         settings = configs[0].settings if configs else {}
         params = {"suite_file": suite.path, "n_runs": len(configs), "seeds": sorted({c.seed for c in configs}),
                   "scenarios": list(dict.fromkeys(c.scenario for c in configs)),
-                  "methods": list(dict.fromkeys(c.method for c in configs)), schema.SETTINGS: settings}
-        with store_errors(self.tracking_uri, "starting the suite's parent run"):
-            run = self.client.create_run(self.experiment_id, run_name=f"suite:{suite.name}",
-                                         tags={"suite": suite.name, schema.KIND: schema.SUITE_KIND,
-                                               "device": settings.get("device", ""), **env_tags})
+                  "methods": list(dict.fromkeys(c.method for c in configs)), schema.SETTINGS: settings,
+                  "execution": dict(execution or {})}
+        tags = {"suite": suite.name, schema.KIND: schema.SUITE_KIND, "device": settings.get("device", ""),
+                schema.PROCESS: process_identity(), **env_tags}
+
+        def write() -> str:
+            run = self.client.create_run(self.experiment_id, run_name=f"suite:{suite.name}", tags=tags)
             self._params(run.info.run_id, schema.flatten(params))
-        return run.info.run_id
+            return run.info.run_id
+
+        return writing(self.tracking_uri, "starting the suite's parent run", write)
 
     def record(self, parent_id: str, result: Any, env_tags: Mapping[str, str]) -> str:
         """Write one finished or failed run; the child run is created, filled and terminated here."""
+        from nlbench.run.resources import process_identity
+
         record = schema.record_of(result, parent_id, env_tags)
-        run_id = None
+        tags = _text({**record.tags, schema.PROCESS: process_identity()}, 5000)
+        created: list[str] = []
+
+        def write() -> str:
+            run_id = self.client.create_run(self.experiment_id, start_time=record.started_ms or None, tags=tags,
+                                            run_name=record.name).info.run_id
+            created.append(run_id)
+            self._params(run_id, record.params)
+            self._metrics(run_id, record.metrics, record.ended_ms)
+            self._artifacts(run_id, record.artifacts)
+            self.client.set_terminated(run_id, status=record.status, end_time=record.ended_ms or None)
+            return run_id
+
         try:
-            with store_errors(self.tracking_uri, f"recording {record.name}"):
-                run_id = self.client.create_run(self.experiment_id, start_time=record.started_ms or None,
-                                                tags=_text(record.tags, 5000), run_name=record.name).info.run_id
-                self._params(run_id, record.params)
-                self._metrics(run_id, record.metrics, record.ended_ms)
-                self._artifacts(run_id, record.artifacts)
-                self.client.set_terminated(run_id, status=record.status, end_time=record.ended_ms or None)
+            return writing(self.tracking_uri, f"recording {record.name}", write)
         except TrackingError as exc:
-            if run_id is not None:
+            for run_id in created:  # a half-written child is FAILED, never counted
                 self._mark_failed(run_id, str(exc))
             raise
         except BaseException:  # Ctrl-C while writing: the child is not left RUNNING
-            if run_id is not None:
+            for run_id in created:
                 self.finish_quietly(run_id, "KILLED")
             raise
-        return run_id
+
+    def finished_keys(self) -> dict[str, str]:
+        """{run key: run id} of the experiment's FINISHED runs, newest first wins."""
+        from nlbench.results.store import run_filter
+
+        keys: dict[str, str] = {}
+        for run in self._runs(f"{run_filter(kind=schema.RUN_KIND)} and attributes.status = 'FINISHED'"):
+            key = run.data.tags.get(schema.RUN_KEY)
+            if key:
+                keys.setdefault(key, run.info.run_id)
+        return keys
+
+    def reap(self) -> list[str]:
+        """Mark KILLED the experiment's RUNNING runs whose writing process is gone (kill -9, a crash, a reboot);
+        returns their names. Runs written on other machines are left alone: their process cannot be checked."""
+        from nlbench.run.resources import process_alive
+
+        reaped = []
+        for run in self._runs("attributes.status = 'RUNNING'"):
+            owner = run.data.tags.get(schema.PROCESS, "")
+            if owner and process_alive(owner) is False:
+                self._kill(run.info.run_id, f"its process {owner} was gone when a later nlbench run started")
+                reaped.append(run.info.run_name)
+        return reaped
+
+    def _kill(self, run_id: str, why: str) -> None:
+        def write() -> None:
+            self.client.set_tag(run_id, schema.KILLED_BY, why)
+            self.client.set_terminated(run_id, status="KILLED")
+
+        writing(self.tracking_uri, f"marking run {run_id} KILLED", write)
+
+    def _runs(self, filter_string: str) -> list[Any]:
+        runs, token = [], None
+        with store_errors(self.tracking_uri, "searching runs"):
+            while True:
+                page = self.client.search_runs([self.experiment_id], filter_string, max_results=1000, page_token=token)
+                runs += list(page)
+                token = page.token
+                if not token:
+                    return runs
 
     def _params(self, run_id: str, params: Mapping[str, str]) -> None:
         from mlflow.entities import Param
@@ -152,12 +268,12 @@ class Tracker:
         self.finish_quietly(run_id, "FAILED")
 
     def finish(self, run_id: str, status: str) -> None:
-        with store_errors(self.tracking_uri, "finishing the suite's parent run"):
-            self.client.set_terminated(run_id, status=status)
+        writing(self.tracking_uri, "finishing the suite's parent run",
+                lambda: self.client.set_terminated(run_id, status=status))
 
     def finish_quietly(self, run_id: str, status: str) -> None:
         """Terminate a run if the store still answers; a failing store was already reported."""
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception), store_lock(self.tracking_uri):
             self.client.set_terminated(run_id, status=status)
 
 

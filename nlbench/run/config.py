@@ -7,6 +7,9 @@ It is frozen and JSON-serializable, so a run can be sent to another process or m
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -31,7 +34,7 @@ class RunConfig:
     seed: int
     device: str = "cpu"
     kernel_backend: str = "auto"  # the delta-rule kernel: auto, reference, numba, triton
-    threads: int = 0  # torch (and numba) threads of the run; 0 leaves the process's setting
+    threads: int = 0  # torch (and numba) threads of the run; 0 leaves the process's setting (numbers depend on it)
     data_dir: str = ""  # where external data is looked for first ("": the user cache, packages, download)
 
     @property
@@ -41,6 +44,17 @@ class RunConfig:
     @property
     def settings(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in SETTINGS}
+
+    @property
+    def key(self) -> str:
+        """What makes two runs the same experiment: everything that changes what the run computes (scenario and
+        options, method and hyperparameters, seed, device, kernel backend, thread count, data folder, nlbench
+        version) and the labels a table shows it under; not the suite's name or how it is executed."""
+        import nlbench
+
+        identity = {k: v for k, v in self.to_dict().items() if k != "suite"}
+        text = json.dumps({**identity, "nlbench": nlbench.__version__}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,14 +90,19 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def resolve_threads(threads: int) -> int:
-    """0 means the process's current torch thread count, written down so the run config says it."""
-    if threads:
-        return threads
-    import torch
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which a container or `taskset` narrows)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
-    return torch.get_num_threads()
+
+def resolve_threads(threads: int, workers: int = 1) -> int:
+    """0 means a fair share of this machine's cores for each of `workers` concurrent runs, written down so the
+    run config says what ran."""
+    return threads or max(1, available_cores() // max(1, workers))
 
 
-__all__ = ["DEVICES", "KERNEL_BACKENDS", "SETTINGS", "RunConfig", "device_problem", "resolve_device",
-           "resolve_threads"]
+__all__ = ["DEVICES", "KERNEL_BACKENDS", "SETTINGS", "RunConfig", "available_cores", "device_problem",
+           "resolve_device", "resolve_threads"]

@@ -94,14 +94,20 @@ def run_settings(config: RunConfig) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def failed_result(config: RunConfig, error: str, started_ms: int = 0) -> RunResult:
+    """The result of a run that ended outside `execute_run` (its worker process died, a remote task was lost)."""
+    return RunResult(config, "FAILED", error=error, traceback=error, started_ms=started_ms or now_ms(),
+                     ended_ms=now_ms())
 
 
 def execute_run(config: RunConfig, on_experience: Callable[[int, np.ndarray], None] | None = None) -> RunResult:
     """Build the scenario and method from `config`, run the protocol, return the result (a failing run's error
     is in the result)."""
-    started = _now_ms()
+    started = now_ms()
     setting = family = ""
     learner = None
     try:
@@ -118,12 +124,12 @@ def execute_run(config: RunConfig, on_experience: Callable[[int, np.ndarray], No
     except Exception as exc:  # the curves so far show where it went wrong
         return RunResult(config, "FAILED", setting, family, error=f"{type(exc).__name__}: {exc}".splitlines()[0][:500],
                          traceback=traceback.format_exc(), curves=learner.curves if learner else [],
-                         started_ms=started, ended_ms=_now_ms())
+                         started_ms=started, ended_ms=now_ms())
     return RunResult(
         config, "FINISHED", setting, family, R=res.R.tolist(), b=res.b.tolist(),
         summary=summarize({"acc": res.R, **res.extra}, res.b), train_time_s=res.train_time_s,
         eval_time_s=res.eval_time_s, peak_mem_mb=mem.peak_mb, n_params=learner.n_trainable_params,
         chance_acc=data.info.chance_acc, extra={k: m.tolist() for k, m in res.extra.items()},
         data_source=data.source, learned_params=learner.learned_params, final_scores=res.final_scores,
-        curves=learner.curves, files=learner.files, started_ms=started, ended_ms=_now_ms(),
+        curves=learner.curves, files=learner.files, started_ms=started, ended_ms=now_ms(),
     )

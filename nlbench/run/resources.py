@@ -65,3 +65,38 @@ def machine_description() -> str:
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return f"{cpu}, {os.cpu_count()} cores, {gpu}"
+
+
+def _start_ticks(pid: int) -> str:
+    """When the process started (clock ticks since boot, /proc/PID/stat field 22), so a reused pid is not
+    mistaken for the process that wrote a run; "" where /proc is missing."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_identity() -> str:
+    """host:pid:start of this process, tagged on the runs it writes, so a later `nlbench run` can tell whether
+    a RUNNING run still has a writer."""
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_ticks(os.getpid())}"
+
+
+def process_alive(identity: str) -> bool | None:
+    """Whether the process `identity` names still runs; None when it ran on another machine (cannot tell)."""
+    import socket
+
+    parts = identity.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or parts[0] != socket.gethostname():
+        return None
+    pid, ticks = int(parts[1]), parts[2]
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        pass
+    return _start_ticks(pid) == ticks

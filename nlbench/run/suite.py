@@ -22,11 +22,12 @@ from nlbench.core.errors import UnknownNameError, UsageError, closest
 from nlbench.core.params import validate_params
 from nlbench.core.registry import SCENARIOS, get_method, method_names
 from nlbench.methods.training import TRAIN_KEYS, train_table
+from nlbench.run.backends import BACKENDS
 from nlbench.run.config import KERNEL_BACKENDS, RunConfig, device_problem, resolve_device, resolve_threads
 from nlbench.run.overrides import Override, apply_overrides
 
 SUITE_KEYS = ("name", "description", "seeds", "device", "kernel_backend", "threads", "data_dir", "experiment",
-              "scenarios", "methods", "train", "scenario", "method", "report")
+              "backend", "jobs", "scenarios", "methods", "train", "scenario", "method", "report")
 REPORTS = ("model-table",)  # written by `nlbench run` after the runs (see nlbench.results.model_table)
 MAX_SEED = 2**32 - 1  # numpy's and Avalanche's RNGs take 32-bit seeds
 MAX_BYTES = 1 << 20  # a suite file is a page of TOML; anything near this is not one
@@ -43,13 +44,22 @@ class Suite:
     seeds: tuple[int, ...] = (0,)
     device: str = "auto"
     kernel_backend: str = "auto"
-    threads: int = 0
+    threads: int = 1  # per run; 0: this machine's cores shared among the jobs
     data_dir: str = ""
     experiment: str = ""
+    backend: str = "auto"  # see nlbench.run.backends
+    jobs: int = 0  # runs at once; 0: one per core (process), the cluster's choice (ray)
     train: dict[str, Any] = field(default_factory=dict)
     scenario_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     method_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     report: str = ""  # "" or one of REPORTS
+
+    @property
+    def execution(self) -> tuple[str, int]:
+        """(backend, jobs) as resolved on this machine."""
+        from nlbench.run.backends import resolve_backend
+
+        return resolve_backend(self.backend, self.jobs)
 
     @property
     def experiment_name(self) -> str:
@@ -60,7 +70,7 @@ class Suite:
         """Scenario-major, then method, then seed; `only` keeps the named scenarios and/or methods."""
         scenarios, methods = self._filter(only)
         settings = {"device": resolve_device(self.device), "kernel_backend": self.kernel_backend,
-                    "threads": resolve_threads(self.threads), "data_dir": self.data_dir}
+                    "threads": resolve_threads(self.threads, self.execution[1]), "data_dir": self.data_dir}
         configs = []
         for s_label in scenarios:
             s_name, s_options, pairs = self.scenario_parts(s_label)
@@ -157,6 +167,10 @@ def _expect(cond: bool, where: str, msg: str) -> None:
         raise UsageError(f"{where}: {msg}")
 
 
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _str_list(doc: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
     value = doc.get(key)
     _expect(isinstance(value, list) and value and all(isinstance(v, str) and v for v in value), where,
@@ -186,7 +200,7 @@ def _suite_from(doc: Mapping[str, Any], where: str, default_name: str) -> Suite:
     for key in doc:
         _expect(key in SUITE_KEYS, where,
                 f"unknown key '{key}'{closest(key, SUITE_KEYS)}; allowed: {', '.join(SUITE_KEYS)}.")
-    for key in ("name", "description", "device", "kernel_backend", "experiment", "data_dir", "report"):
+    for key in ("name", "description", "device", "kernel_backend", "experiment", "data_dir", "report", "backend"):
         _expect(isinstance(doc.get(key, ""), str), where, f"'{key}' must be a string. Got {doc.get(key)!r} instead.")
     for key in ("name", "experiment"):
         _expect(doc.get(key) != "", where, f"'{key}' must not be empty.")
@@ -196,9 +210,12 @@ def _suite_from(doc: Mapping[str, Any], where: str, default_name: str) -> Suite:
     _expect(problem is None, where, f"'device' {problem}. Got {doc.get('device')!r} instead.")
     _expect(doc.get("kernel_backend", "auto") in KERNEL_BACKENDS, where, f"'kernel_backend' must be one of "
             f"{', '.join(KERNEL_BACKENDS)}. Got {doc.get('kernel_backend')!r} instead.")
-    threads = doc.get("threads", 0)
-    _expect(isinstance(threads, int) and not isinstance(threads, bool) and threads >= 0, where,
-            f"'threads' must be an int >= 0 (0: the process's torch threads). Got {threads!r} instead.")
+    threads, jobs = doc.get("threads", 1), doc.get("jobs", 0)
+    _expect(_count(threads), where, f"'threads' must be an int >= 0 (threads per run; 0: the machine's cores shared "
+            f"among the jobs). Got {threads!r} instead.")
+    _expect(_count(jobs), where, f"'jobs' must be an int >= 0 (runs at once; 0: one per core). Got {jobs!r} instead.")
+    _expect(doc.get("backend", "auto") in BACKENDS, where, f"'backend' must be one of {', '.join(BACKENDS)}. "
+            f"Got {doc.get('backend')!r} instead.")
     seeds = doc.get("seeds", [0])
     _expect(isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool)
                                                        and 0 <= s <= MAX_SEED for s in seeds), where,
@@ -213,6 +230,7 @@ def _suite_from(doc: Mapping[str, Any], where: str, default_name: str) -> Suite:
                   methods=_str_list(doc, "methods", where), description=doc.get("description", ""),
                   seeds=tuple(seeds), device=doc.get("device", "auto"),
                   kernel_backend=doc.get("kernel_backend", "auto"), threads=threads,
+                  backend=doc.get("backend", "auto"), jobs=jobs,
                   data_dir=doc.get("data_dir", ""), experiment=doc.get("experiment", ""), train=tables["train"],
                   scenario_tables=tables["scenario"], method_tables=tables["method"], report=doc.get("report", ""))
     _validate_tables(suite, where)
