@@ -14,6 +14,8 @@ BENCHMARKS: dict[str, tuple[str, int, str]] = {
     "optimizers": ("optimizers:optimizer_cost", 200, "one MLP training step under each deep/meta optimizer vs "
                                                      "torch's SGD and Adam"),
     "kernels": ("kernels:kernel_cost", 3, "the delta-rule memory kernels vs their PyTorch reference"),
+    "scale": ("scale:scale", 1, "a suite (--suite, default 'default') on 1 vs all-core workers and Ray, and one "
+                                "run's slowdown among CPU-heavy neighbours"),
 }
 
 

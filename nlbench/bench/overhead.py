@@ -22,6 +22,7 @@ from nlbench.data.scenario import ScenarioData
 from nlbench.methods.models import input_features
 from nlbench.nn import MLP
 from nlbench.optim import build_optimizer
+from nlbench.run.backends import SerialBackend
 from nlbench.run.config import RunConfig
 from nlbench.run.execute import execute_run, seed_everything
 from nlbench.run.runner import run_suite
@@ -75,7 +76,7 @@ def overhead(repeats: int = 5, scenario: str = "split-digits", seed: int = 0) ->
             assert result.ok, result.traceback
 
         def tracked() -> None:
-            assert not run_suite(suite, [config], uri, progress=False).failed
+            assert not run_suite(suite, [config], uri, progress=False, backend=SerialBackend(), rerun=True).failed
 
         variants = [
             ("plain PyTorch loop (reference)", lambda: plain_torch_naive(data, hp, seed)),

@@ -20,6 +20,7 @@ def add_parser(sub: Any) -> None:
     bench.add_argument("--repeats", type=int, help="Timed repetitions after warm-up. Default: " + ", ".join(
         f"{repeats} ({name})" for name, (_, repeats, _) in BENCHMARKS.items()))
     bench.add_argument("--out", metavar="FILE", help="Also write the table to this Markdown file")
+    bench.add_argument("--suite", metavar="NAME", help="scale only: the suite to time. Default: default")
     bench.set_defaults(func=cmd_bench)
 
 
@@ -28,7 +29,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.repeats is not None and args.repeats < 1:
         raise UsageError(f"--repeats must be >= 1. Got {args.repeats} instead.")
-    table = benchmark(args.what)(repeats=args.repeats or BENCHMARKS[args.what][1])
+    kwargs = {}
+    if args.suite is not None:
+        if args.what != "scale":
+            raise UsageError(f"--suite applies to 'nlbench bench scale' only, not to '{args.what}'.")
+        from nlbench.run.suite import load_suite
+
+        load_suite(args.suite)  # an unknown suite is a usage error before anything is timed
+        kwargs["suite_name"] = args.suite
+    table = benchmark(args.what)(repeats=args.repeats or BENCHMARKS[args.what][1], **kwargs)
     print(table)
     if args.out:
         Path(args.out).write_text(table + "\n", encoding="utf-8")
