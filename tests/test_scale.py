@@ -251,3 +251,12 @@ def test_a_server_that_dies_mid_suite_loses_nothing(tmp_path, server):
     assert not list(spool.rglob("*.pkl"))
     keys = {c.key for c in load_suite(str(suite)).run_configs()}
     assert_each_key_finished_once(child_runs(server.uri, "nlbench-outage"), keys)
+
+
+def test_a_plugin_module_that_fails_to_import_is_named(monkeypatch):
+    from nlbench.core import registry
+
+    monkeypatch.setenv(registry.PLUGINS_ENV, " , no_such_plugin_module")  # (crashing_methods must stay out of
+    with pytest.raises(UsageError, match=r"^\$NLBENCH_PLUGINS: module 'no_such_plugin_module' failed to import: "
+                                         "ModuleNotFoundError"):  # this process: it would crash the checks)
+        registry.load_plugins()

@@ -124,6 +124,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         out_dir(args.report_dir, "--report-dir")
     show_data_resolution()
     check_data(configs)
+    if args.ray_address is not None and suite.execution[0] != "ray":
+        raise UsageError(f"--ray-address applies to --backend ray; this suite runs on '{suite.execution[0]}'.")
     backend = make_backend(suite.backend, suite.jobs, configs[0].threads,
                            args.ray_address or os.environ.get(RAY_ADDRESS_ENV, ""))
     print(f"nlbench: suite '{suite.name}': {len(configs)} runs -> MLflow experiment "
