@@ -129,8 +129,20 @@ def test_a_spooled_result_comes_back_whole(tmp_path):
     assert len(spool) == 0 and not spool.folder.exists()
 
 
+def test_a_run_sets_every_thread_pool_it_uses():
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from nlbench.run.execute import run_settings
+
+    config = tiny_configs()[0]
+    with run_settings(config):
+        assert torch.get_num_threads() == 1
+        assert {pool["num_threads"] for pool in threadpool_info()} == {1}  # BLAS and OpenMP too (GEM, sklearn)
+
+
 def test_the_process_pool_gives_the_serial_results():
-    configs = tiny_configs(seeds=(0, 1, 2))
+    configs = tiny_configs(seeds=(0, 1, 2), methods=("naive", "gem"))
     serial = {r.config.key: r.R for r in SerialBackend().run(configs)}
     pooled = list(ProcessBackend(jobs=2, threads=1).run(configs))
     assert all(r.ok for r in pooled) and {r.config.key: r.R for r in pooled} == serial
