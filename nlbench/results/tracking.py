@@ -104,7 +104,8 @@ def _locked(exc: BaseException) -> bool:
 def writing(uri: str, doing: str, write: Any) -> Any:
     """`write()` under the store's lock, retried with backoff while SQLite says the database is locked (another
     program, e.g. the MLflow UI, holds it); any other failure is a `TrackingError`."""
-    for attempt in range(_LOCKED_RETRIES + 1):
+    attempt = 0
+    while True:
         try:
             with store_errors(uri, doing), store_lock(uri):
                 return write()
@@ -112,7 +113,7 @@ def writing(uri: str, doing: str, write: Any) -> Any:
             if attempt == _LOCKED_RETRIES or not _locked(exc.__cause__ or exc):
                 raise
             time.sleep(0.25 * 2**attempt)
-    raise AssertionError("unreachable")
+            attempt += 1
 
 
 class Tracker:
@@ -121,9 +122,12 @@ class Tracker:
     def __init__(self, tracking_uri: str, experiment_name: str):
         from mlflow.tracking import MlflowClient
 
+        from nlbench.run.resources import process_identity
+
         for key, value in HTTP_RETRY_DEFAULTS.items():
             os.environ.setdefault(key, value)
         self.tracking_uri = tracking_uri
+        self.process = process_identity()  # tagged on every run this tracker writes
         with store_errors(tracking_uri, f"opening experiment '{experiment_name}'"), store_lock(tracking_uri):
             self.client = MlflowClient(tracking_uri)  # opens (and on first use creates) the store
         self.experiment_id = writing(tracking_uri, f"opening experiment '{experiment_name}'",
@@ -145,15 +149,13 @@ class Tracker:
     def start_parent(self, suite: Any, configs: Sequence[Any], env_tags: Mapping[str, str],
                      execution: Mapping[str, Any] | None = None) -> str:
         """The parent run of one `nlbench run`: the suite, its runs, settings and execution as params."""
-        from nlbench.run.resources import process_identity
-
         settings = configs[0].settings if configs else {}
         params = {"suite_file": suite.path, "n_runs": len(configs), "seeds": sorted({c.seed for c in configs}),
                   "scenarios": list(dict.fromkeys(c.scenario for c in configs)),
                   "methods": list(dict.fromkeys(c.method for c in configs)), schema.SETTINGS: settings,
                   "execution": dict(execution or {})}
         tags = {"suite": suite.name, schema.KIND: schema.SUITE_KIND, "device": settings.get("device", ""),
-                schema.PROCESS: process_identity(), **env_tags}
+                schema.PROCESS: self.process, **env_tags}
 
         def write() -> str:
             run = self.client.create_run(self.experiment_id, run_name=f"suite:{suite.name}", tags=tags)
@@ -164,10 +166,8 @@ class Tracker:
 
     def record(self, parent_id: str, result: Any, env_tags: Mapping[str, str]) -> str:
         """Write one finished or failed run; the child run is created, filled and terminated here."""
-        from nlbench.run.resources import process_identity
-
         record = schema.record_of(result, parent_id, env_tags)
-        tags = _text({**record.tags, schema.PROCESS: process_identity()}, 5000)
+        tags = _text({**record.tags, schema.PROCESS: self.process}, 5000)
         created: list[str] = []
 
         def write() -> str:
