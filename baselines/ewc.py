@@ -5,6 +5,7 @@ from typing import Any
 
 from nlbench.core.params import NON_NEGATIVE, Interval, Options, Param
 from nlbench.core.registry import register_baseline
+from nlbench.core.spaces import Float
 from nlbench.data.scenario import ScenarioInfo
 from nlbench.methods.avalanche import AvalancheMethod
 
@@ -15,7 +16,7 @@ class EWC(AvalancheMethod):
 
     NAME = "ewc"
     PARAMS = {
-        "ewc_lambda": Param(100.0, NON_NEGATIVE, "weight of the Fisher penalty"),
+        "ewc_lambda": Param(100.0, NON_NEGATIVE, "weight of the Fisher penalty", Float(0.1, 1e4, log=True)),
         "ewc_mode": Param("separate", Options(("separate", "online")), "one penalty per past experience, or one "
                                                                        "running penalty (online EWC)"),
         "decay_factor": Param(0.9, Interval(float, 0.0, 1.0), "decay of the running Fisher (online mode only)"),

@@ -5,6 +5,7 @@ from typing import Any
 
 from nlbench.core.params import COUNT, NON_NEGATIVE, Param
 from nlbench.core.registry import register_baseline
+from nlbench.core.spaces import Float
 from nlbench.data.scenario import ScenarioInfo
 from nlbench.methods.avalanche import AvalancheMethod
 
@@ -16,7 +17,8 @@ class GEM(AvalancheMethod):
     NAME = "gem"
     PARAMS = {
         "patterns_per_exp": Param(50, COUNT, "memory samples kept per past experience"),
-        "memory_strength": Param(0.5, NON_NEGATIVE, "margin added to the projected gradient (gamma)"),
+        "memory_strength": Param(0.5, NON_NEGATIVE, "margin added to the projected gradient (gamma)",
+                                 Float(0.0, 1.0)),
     }
 
     def plugins(self, hp: Mapping[str, Any], info: ScenarioInfo) -> list[Any]:

@@ -5,6 +5,7 @@ from typing import Any
 
 from nlbench.core.params import NON_NEGATIVE, POSITIVE, Param
 from nlbench.core.registry import register_baseline
+from nlbench.core.spaces import Float
 from nlbench.data.scenario import ScenarioInfo
 from nlbench.methods.avalanche import AvalancheMethod
 
@@ -15,8 +16,8 @@ class LwF(AvalancheMethod):
 
     NAME = "lwf"
     PARAMS = {
-        "lwf_alpha": Param(1.0, NON_NEGATIVE, "weight of the distillation loss"),
-        "temperature": Param(2.0, POSITIVE, "softmax temperature of the distillation"),
+        "lwf_alpha": Param(1.0, NON_NEGATIVE, "weight of the distillation loss", Float(0.01, 10.0, log=True)),
+        "temperature": Param(2.0, POSITIVE, "softmax temperature of the distillation", Float(0.5, 4.0)),
     }
 
     def plugins(self, hp: Mapping[str, Any], info: ScenarioInfo) -> list[Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from nlbench.core.params import NON_NEGATIVE, POSITIVE, Param
 from nlbench.core.registry import register_baseline
+from nlbench.core.spaces import Float
 from nlbench.data.scenario import ScenarioInfo
 from nlbench.methods.avalanche import AvalancheMethod
 
@@ -36,7 +37,8 @@ class SI(AvalancheMethod):
 
     NAME = "si"
     PARAMS = {
-        "si_lambda": Param(100.0, NON_NEGATIVE, "weight of the path-integral penalty"),
+        "si_lambda": Param(100.0, NON_NEGATIVE, "weight of the path-integral penalty",
+                           Float(0.1, 1e4, log=True)),
         # xi of Zenke et al.: Avalanche's 1e-7 lets near-zero weight changes blow the importances up (loss -> -inf
         # on digits); 0.1 is the value of van de Ven et al.'s SI code.
         "si_eps": Param(0.1, POSITIVE, "damping xi of the importances"),

@@ -45,7 +45,8 @@ def _param_lines(values: dict[str, Any], params: dict[str, Any]) -> list[str]:
 
     pairs = {k: f"{k} = {toml_value(v)}" for k, v in values.items()}
     width = max(map(len, pairs.values()), default=0)
-    return [f"{' ' * 21}{pair:<{width}}  {params[k].doc}" for k, pair in pairs.items()]
+    return [f"{' ' * 21}{pair:<{width}}  {params[k].doc}"
+            + (f"  [tune: {params[k].space}]" if params[k].space is not None else "") for k, pair in pairs.items()]
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -23,8 +23,13 @@ def toml_value(value: Any) -> str:
 
 
 def _table(params: Mapping[str, Param]) -> list[str]:
-    rows = ["| key | default | allowed | what it does |", "| --- | --- | --- | --- |"]
-    return rows + [f"| `{key}` | `{toml_value(p.default)}` | {p.rule} | {p.doc} |" for key, p in params.items()]
+    rows = ["| key | default | allowed | `nlbench tune` searches | what it does |", "| --- | --- | --- | --- | --- |"]
+    return rows + [f"| `{key}` | `{toml_value(p.default)}` | {p.rule} | {_space(p)} | {p.doc} |"
+                   for key, p in params.items()]
+
+
+def _space(p: Param) -> str:
+    return "" if p.space is None else f"`{p.space}`"
 
 
 def _same(a: Param | None, b: Param) -> bool:
@@ -60,6 +65,9 @@ def _methods() -> list[str]:
                   f"Takes: {', '.join(takes) or 'no shared table'}."]
         if changed:
             lines.append("Changed defaults: " + ", ".join(f"`{k} = {toml_value(v)}`" for k, v in changed.items()) + ".")
+        spaces = cls.spaces()
+        lines.append("`nlbench tune` searches: " + (", ".join(f"`{k}` in `{s}`" for k, s in spaces.items())
+                                                     or "nothing (no search space)") + ".")
         lines += ["", *(_table(own) if own else []), ""]
     return lines
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Protocol
 
 from nlbench.core.errors import UsageError, closest
+from nlbench.core.spaces import Space, check_space
 
 
 @dataclass(frozen=True)
@@ -198,11 +199,13 @@ class Rule(Protocol):
 
 @dataclass(frozen=True)
 class Param:
-    """One hyperparameter or option: its default, the rule its values follow, and one line saying what it does."""
+    """One hyperparameter or option: its default, the rule its values follow, one line saying what it does, and
+    where `nlbench tune` searches it (None: not tuned)."""
 
     default: Any
     rule: Rule
     doc: str
+    space: Space | None = None
 
 
 def defaults(params: Mapping[str, Param]) -> dict[str, Any]:
@@ -214,7 +217,20 @@ def with_defaults(params: Mapping[str, Param], new: Mapping[str, Any], owner: st
     unknown = set(new) - set(params)
     if unknown:
         raise TypeError(f"{owner} sets defaults for undeclared parameters: {', '.join(sorted(unknown))}")
-    return {key: Param(new[key], p.rule, p.doc) if key in new else p for key, p in params.items()}
+    return {key: replace(p, default=new[key]) if key in new else p for key, p in params.items()}
+
+
+def with_spaces(params: Mapping[str, Param], spaces: Mapping[str, Space | None], owner: str) -> dict[str, Param]:
+    """`params` with some search spaces replaced (None: not tuned); each is checked against its rule."""
+    unknown = set(spaces) - set(params)
+    if unknown:
+        raise TypeError(f"{owner} sets search spaces for undeclared parameters: {', '.join(sorted(unknown))}")
+    out = dict(params)
+    for key, space in spaces.items():
+        if space is not None:
+            check_space(space, params[key].rule, f"{owner} '{key}'")
+        out[key] = replace(params[key], space=space)
+    return out
 
 
 class Declared:
@@ -223,10 +239,13 @@ class Declared:
 
     PARAMS: ClassVar[dict[str, Param]] = {}
     DEFAULTS: ClassVar[dict[str, Any]] = {}
+    SPACES: ClassVar[dict[str, Space | None]] = {}  # search spaces of inherited parameters, redefined
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.params()  # a default for an undeclared parameter fails here, at import
+        for key, p in cls.params().items():  # a default or a space for an undeclared parameter fails here, at import
+            if p.space is not None:
+                check_space(p.space, p.rule, f"class {cls.__name__} '{key}'")
 
     @classmethod
     def shared_params(cls) -> dict[str, Param]:
@@ -235,8 +254,15 @@ class Declared:
 
     @classmethod
     def params(cls) -> dict[str, Param]:
-        """Every parameter: the family's, its own, with its own defaults."""
-        return with_defaults({**cls.shared_params(), **cls.PARAMS}, cls.DEFAULTS, f"class {cls.__name__}")
+        """Every parameter: the family's, its own, with its own defaults and search spaces."""
+        owner = f"class {cls.__name__}"
+        return with_spaces(with_defaults({**cls.shared_params(), **cls.PARAMS}, cls.DEFAULTS, owner), cls.SPACES,
+                           owner)
+
+    @classmethod
+    def spaces(cls) -> dict[str, Space]:
+        """The parameters `nlbench tune` searches, with their spaces."""
+        return {key: p.space for key, p in cls.params().items() if p.space is not None}
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:

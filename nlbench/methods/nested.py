@@ -14,6 +14,7 @@ from torch import nn
 
 from nlbench.core.errors import UsageError
 from nlbench.core.params import COUNT, Boolean, Interval, IntList, Options, Param, PositiveList
+from nlbench.core.spaces import Choice, Float
 from nlbench.data.scenario import ScenarioInfo
 from nlbench.methods.avalanche import AvalancheMethod
 from nlbench.methods.training import TRAIN_PARAMS
@@ -25,7 +26,8 @@ NESTED_PARAMS: dict[str, Param] = {"dim": Param(32, COUNT, "model width (token a
 
 # The CMS and its level schedule (Eq. 71).
 CMS_PARAMS: dict[str, Param] = {
-    "frequencies": Param([1, 4, 16], IntList(), "chunk size C(l) of each CMS level, in optimizer steps (Eq. 71)"),
+    "frequencies": Param([1, 4, 16], IntList(), "chunk size C(l) of each CMS level, in optimizer steps (Eq. 71)",
+                         Choice(([1, 4, 16], [1, 2, 4], [1, 8, 64], [4, 16, 64]))),
     "cms_variant": Param("sequential", Options(CMS_VARIANTS), "sequential levels, nested (Eq. 72) or "
                                                                "independent (Eq. 74)"),
     "cms_hidden": Param(64, COUNT, "hidden width of each CMS level's MLP"),
@@ -39,8 +41,10 @@ TITANS_PARAMS: dict[str, Param] = {
                                                        "by the delta-rule kernel)"),
     "chunk_size": Param(2, COUNT, "chunk of the k, v, eta, alpha memories (tokens per gradient state)"),
     "memory_chunk_size": Param(4, COUNT, "chunk of the main memory"),
-    "memory_lr": Param(0.5, Interval(float, 0.0, 1.0, closed="right"), "inner step eta at initialisation"),
-    "memory_decay": Param(0.01, Interval(float, 0.0, 0.5), "1 - alpha (retention) at initialisation"),
+    "memory_lr": Param(0.5, Interval(float, 0.0, 1.0, closed="right"), "inner step eta at initialisation",
+                       Float(0.05, 1.0, log=True)),
+    "memory_decay": Param(0.01, Interval(float, 0.0, 0.5), "1 - alpha (retention) at initialisation",
+                          Float(0.001, 0.3, log=True)),
     "self_modify": Param(True, Boolean(), "k, v, eta, alpha from self-modifying memories (false: static "
                                           "projections, Eqs. 76-78)"),
     "grad_mode": Param("meta", Options(GRAD_MODES), "backpropagate through the inner writes (meta) or "

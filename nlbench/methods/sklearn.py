@@ -16,6 +16,7 @@ import itertools
 import math
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -23,6 +24,7 @@ import torch
 
 from nlbench.core.errors import UsageError
 from nlbench.core.params import COUNT, Boolean, Options, Param
+from nlbench.core.spaces import Choice
 from nlbench.data.scenario import ScenarioData
 from nlbench.methods.base import Learner, Method
 
@@ -136,6 +138,13 @@ class SklearnMethod(Method):
     @classmethod
     def shared_params(cls) -> dict[str, Param]:
         return SKLEARN_PARAMS
+
+    @classmethod
+    def params(cls) -> dict[str, Param]:
+        """The GRID is also the search space of `nlbench tune` (a choice among the grid's values)."""
+        params = super().params()
+        return {key: replace(p, space=Choice(tuple(cls.GRID[key]))) if key in cls.GRID and p.space is None else p
+                for key, p in params.items()}
 
     @classmethod
     def check_hp(cls, hp: Mapping[str, Any], where: str) -> None:
