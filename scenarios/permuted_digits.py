@@ -6,7 +6,7 @@ from nlbench.core.params import Interval, Param
 from nlbench.core.registry import register_scenario
 from nlbench.data.scenario import Experience, Scenario
 from nlbench.data.sources.digits import load_digits_scaled
-from nlbench.data.splits import TEST_SIZE, derived_seed, stratified_split
+from nlbench.data.splits import TEST_SIZE, stratified_split
 from nlbench.data.streams import permutation, permute_pixels
 
 
@@ -25,7 +25,7 @@ class PermutedDigits(Scenario):
         x, y = load_digits_scaled()
         # One stratified split shared by all permutations: a test image is never a training image
         # of another experience, only its permuted copy is.
-        x_tr, y_tr, x_te, y_te = stratified_split(x, y, self.options["test_size"], derived_seed(seed, 0))
+        x_tr, y_tr, x_te, y_te = stratified_split(x, y, self.options["test_size"], seed, 0)
         n_pixels = x[0].size
         experiences = []
         for i in range(self.options["n_experiences"]):

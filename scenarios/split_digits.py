@@ -6,7 +6,7 @@ import numpy as np
 
 from nlbench.core.registry import register_scenario
 from nlbench.data.sources.digits import load_digits_scaled
-from nlbench.data.splits import TEST_SIZE, derived_seed, stratified_split
+from nlbench.data.splits import TEST_SIZE, stratified_split
 from nlbench.data.streams import Split, SplitScenario
 
 
@@ -20,4 +20,4 @@ class SplitDigits(SplitScenario):
     def split(self, classes: np.ndarray, index: int, seed: int) -> Split:
         x, y = load_digits_scaled()
         rows = np.isin(y, classes)
-        return stratified_split(x[rows], y[rows], self.options["test_size"], derived_seed(seed, index))
+        return stratified_split(x[rows], y[rows], self.options["test_size"], seed, index)

@@ -12,7 +12,7 @@ from nlbench.data.sources.mnist import (
     to_float,
     to_labels,
 )
-from nlbench.data.splits import derived_seed
+from nlbench.data.splits import derived_seed, validation_rows
 from nlbench.data.streams import Split, SplitScenario, subsample
 
 
@@ -26,6 +26,9 @@ class SplitMNIST(MNISTSource, SplitScenario):
     def split(self, classes: np.ndarray, index: int, seed: int) -> Split:
         (x_tr, y_tr, x_te, y_te), _ = mnist_images(self.data_dir)
         tr, te = np.flatnonzero(np.isin(y_tr, classes)), np.flatnonzero(np.isin(y_te, classes))
+        tuning = validation_rows(y_tr[tr], seed, index)  # tuning: validation images from the training set
+        if tuning is not None:
+            x_te, y_te, te, tr = x_tr, y_tr, tr[tuning[1]], tr[tuning[0]]
         tr = tr[subsample(y_tr[tr], self.options["subsample"], derived_seed(seed, index))]
         te = te[subsample(y_te[te], self.options["test_subsample"], derived_seed(seed, 100 + index))]
         return to_float(x_tr[tr]), to_labels(y_tr[tr]), to_float(x_te[te]), to_labels(y_te[te])

@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.model_selection import train_test_split
 
 from nlbench.data.scenario import Experience, Stream
 from nlbench.data.sources.files import (
@@ -34,7 +33,7 @@ from nlbench.data.sources.files import (
     log,
     user_data_dir,
 )
-from nlbench.data.splits import derived_seed
+from nlbench.data.splits import split_rows
 from nlbench.data.tabular import TabularSpec, TabularStats, stream_stats, transform_tabular
 
 COLUMNS = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg", "thalach", "exang", "oldpeak", "slope", "ca",
@@ -168,9 +167,9 @@ def heart_stream(frames: dict[str, pd.DataFrame], sites: Sequence[str], features
     train, test = [], []
     for k, site in enumerate(sites):
         df = clean(frames[site].drop_duplicates() if deduplicate else frames[site])
-        tr, te = train_test_split(df, test_size=test_size, stratify=df["target"], random_state=derived_seed(seed, k))
-        train.append(tr)
-        test.append(te)
+        tr, te = split_rows(df["target"].to_numpy(), test_size, seed, k)
+        train.append(df.iloc[tr])
+        test.append(df.iloc[te])
     stats = stream_stats(train, spec)
 
     def tensors(frame: pd.DataFrame, st: TabularStats) -> tuple[torch.Tensor, torch.Tensor]:

@@ -210,15 +210,20 @@ def domain_experiences(options: dict, seed: int, n: int, transform: Callable[[to
     Each experience draws its own training subsample. The test images are one subsample shared by every
     experience, so the columns of the accuracy matrix are comparable.
     """
-    from nlbench.data.splits import derived_seed
+    from nlbench.data.splits import derived_seed, validation_rows
     from nlbench.data.streams import subsample
 
     (x_tr, y_tr, x_te, y_te), _ = mnist_images(data_dir)
+    pool = np.arange(len(y_tr))
+    tuning = validation_rows(y_tr, seed, 100)  # tuning: validation images from the training set, never the test set
+    if tuning is not None:
+        pool, val = tuning
+        x_te, y_te = x_tr[val], y_tr[val]
     te = subsample(y_te, options["test_subsample"], derived_seed(seed, 100))
     x_test, y_test = to_float(x_te[te]), to_labels(y_te[te])
     experiences = []
     for i in range(n):
-        tr = subsample(y_tr, options["subsample"], derived_seed(seed, i))
+        tr = pool[subsample(y_tr[pool], options["subsample"], derived_seed(seed, i))]
         experiences.append(Experience(transform(to_float(x_tr[tr]), i), to_labels(y_tr[tr]),
                                       transform(x_test, i), y_test, task_label=0, classes=tuple(range(10))))
     return experiences
