@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from nlbench.cli import bench, catalog, inspect, report, run
+from nlbench.cli import bench, catalog, inspect, report, run, tune
 from nlbench.cli.common import ExitCode, Parser
 from nlbench.core.errors import NlbenchError, TrackingError, UsageError
 
@@ -29,6 +29,7 @@ def build_parser() -> Parser:
     catalog.add_parsers(sub)
     inspect.add_parsers(sub)
     report.add_parsers(sub)
+    tune.add_parsers(sub)
     bench.add_parser(sub)
     return parser
 

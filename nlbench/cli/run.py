@@ -16,6 +16,16 @@ BACKEND_ENV = "NLBENCH_BACKEND"
 def add_parser(sub: Any) -> None:
     run = sub.add_parser("run", help="Run a benchmark suite (default: 'default')", allow_abbrev=False)
     run.add_argument("suite", nargs="?", default="default", help="Built-in suite name or path to a .toml file")
+    add_suite_flags(run)
+    run.add_argument("--rerun", action="store_true",
+                     help="Run every run again, even those whose config already FINISHED in the experiment")
+    run.add_argument("--report-dir", default="results", metavar="DIR",
+                     help="Where a suite's report (e.g. heart-table's model table) is written. Default: results")
+    run.set_defaults(func=cmd_run)
+
+
+def add_suite_flags(run: argparse.ArgumentParser) -> None:
+    """The flags that shape a suite and where its runs execute (`nlbench run` and `nlbench tune`)."""
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="assignments",
                      help="Set a suite key before validation, TOML value (e.g. --set train.lr=0.05, "
                           "--set method.ewc.ewc_lambda=10); repeatable")
@@ -39,17 +49,12 @@ def add_parser(sub: Any) -> None:
     run.add_argument("--ray-address", metavar="ADDRESS",
                      help="An existing Ray cluster for --backend ray ('auto', 'ray://HOST:10001'). Default: "
                           "$RAY_ADDRESS, else a local Ray instance started for this suite")
-    run.add_argument("--rerun", action="store_true",
-                     help="Run every run again, even those whose config already FINISHED in the experiment")
     run.add_argument("--subsample", type=int, metavar="N",
                      help="At most N training images per experience for every scenario with a 'subsample' "
                           "option (the MNIST streams)")
     run.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
-    run.add_argument("--report-dir", default="results", metavar="DIR",
-                     help="Where a suite's report (e.g. heart-table's model table) is written. Default: results")
     add_data_dir(run)
     add_tracking(run)
-    run.set_defaults(func=cmd_run)
 
 
 def overrides(args: argparse.Namespace) -> list[Any]:
@@ -102,32 +107,47 @@ def subsample_overrides(suite: Any, n: int) -> list[Any]:
     return [Override(("scenario", label, "subsample"), n, f"--subsample {n}") for label in labels]
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from nlbench.results.summary import format_summary, results_frame
-    from nlbench.results.uri import check_tracking_uri
-    from nlbench.run.backends import RAY_ADDRESS_ENV, make_backend
-    from nlbench.run.execute import check_data
-    from nlbench.run.runner import run_suite
-    from nlbench.run.suite import load_suite
-
+def only_names(args: argparse.Namespace) -> list[str]:
     only = [name.strip() for item in args.only for name in item.split(",") if name.strip()]
     if args.only and not only:
         raise UsageError(f"--only {' '.join(args.only)!r} names no scenario or method; give names, or drop --only.")
+    return only
+
+
+def suite_from_args(args: argparse.Namespace) -> Any:
+    """The suite with the command line's edits, validated."""
+    from nlbench.run.suite import load_suite
+
     edits = overrides(args)
     suite = load_suite(args.suite, edits)
     if args.subsample is not None:
         suite = load_suite(args.suite, edits + subsample_overrides(suite, args.subsample))
-    suite = backend_from_env(suite, args)
+    return backend_from_env(suite, args)
+
+
+def backend_from_args(suite: Any, args: argparse.Namespace, threads: int) -> Any:
+    from nlbench.run.backends import RAY_ADDRESS_ENV, make_backend
+
+    if args.ray_address is not None and suite.execution[0] != "ray":
+        raise UsageError(f"--ray-address applies to --backend ray; this suite runs on '{suite.execution[0]}'.")
+    return make_backend(suite.backend, suite.jobs, threads, args.ray_address or os.environ.get(RAY_ADDRESS_ENV, ""))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from nlbench.results.summary import format_summary, results_frame
+    from nlbench.results.uri import check_tracking_uri
+    from nlbench.run.execute import check_data
+    from nlbench.run.runner import run_suite
+
+    only = only_names(args)
+    suite = suite_from_args(args)
     configs = suite.run_configs(only=only)
     uri = check_tracking_uri(args.tracking_uri)  # every input is checked before the store is first written
     if suite.report:
         out_dir(args.report_dir, "--report-dir")
     show_data_resolution()
     check_data(configs)
-    if args.ray_address is not None and suite.execution[0] != "ray":
-        raise UsageError(f"--ray-address applies to --backend ray; this suite runs on '{suite.execution[0]}'.")
-    backend = make_backend(suite.backend, suite.jobs, configs[0].threads,
-                           args.ray_address or os.environ.get(RAY_ADDRESS_ENV, ""))
+    backend = backend_from_args(suite, args, configs[0].threads)
     print(f"nlbench: suite '{suite.name}': {len(configs)} runs -> MLflow experiment "
           f"'{suite.experiment_name}' at {uri}; {backend.describe()}", file=sys.stderr)
     outcome = run_suite(suite, configs, uri, progress=not args.no_progress, backend=backend, rerun=args.rerun)

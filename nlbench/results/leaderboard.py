@@ -47,6 +47,7 @@ def leaderboard(frame: pd.DataFrame, rank_by: str = "acc", reference: str = "nai
             acc = row["acc"]
             low = acc.mean - (acc.ci95 if math.isfinite(acc.ci95) else 0.0)
             row["at_chance"] = bool(len(chance) and math.isfinite(acc.mean) and low <= float(chance.max()))
+            row["tuned"] = str(g["tuned"].iloc[0]) if "tuned" in g else ""  # how a tuned suite chose its values
             rows.append(row)
         sign = 1 if HIGHER_IS_BETTER[rank_by] else -1
         rows.sort(key=lambda r: _rank_key(r, rank_by, sign))
@@ -76,6 +77,8 @@ def display_table(table: pd.DataFrame, columns: Sequence[str], reference: str = 
     vs = f"vs_{reference}"
     out[vs] = table[vs].map(lambda d: "" if not math.isfinite(d) else f"{d:+.3f}")
     out["p"] = table["p"].map(lambda p: "" if not math.isfinite(p) else "<0.001" if p < 0.001 else f"{p:.3f}")
+    if "tuned" in table and table["tuned"].astype(bool).any():  # a tuned suite: which values were tuned
+        out["tuned"] = table["tuned"].map(lambda note: "tuned" if note else "default")
     return out
 
 
@@ -91,9 +94,19 @@ def terminal_text(tables: dict[str, pd.DataFrame], reference: str) -> str:
                        for s, t in tables.items())
 
 
+def tuned_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """How the tuned methods were tuned (one line per distinct protocol), for a leaderboard's header."""
+    notes: dict[str, set[str]] = {}
+    for table in tables.values():
+        for method, note in zip(table["method"], table.get("tuned", ()), strict=False):
+            if note:
+                notes.setdefault(note, set()).add(method)
+    return [f"Tuned ({note}): {', '.join(sorted(methods))}." for note, methods in sorted(notes.items())]
+
+
 def markdown(tables: dict[str, pd.DataFrame], header: Sequence[str], reference: str = "naive") -> str:
     columns = shown_columns(tables)
-    lines = ["# Leaderboard", "", *header, "",
+    lines = ["# Leaderboard", "", *header, *tuned_lines(tables), "",
              f"Cells: {PLUS_MINUS} (n seeds per method). `vs_{reference}`: mean paired difference in the ranking "
              f"metric against `{reference}` on the same seeds; `p`: paired t-test. † marks a method whose ACC "
              "interval reaches the scenario's chance level.", ""]

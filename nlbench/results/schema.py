@@ -21,6 +21,10 @@ from nlbench.run.metrics import METRICS
 # --- tags ---
 KIND = "kind"  # SUITE_KIND on a suite's parent run, RUN_KIND on each (scenario, method, seed) child run
 SUITE_KIND, RUN_KIND = "suite", "run"
+STUDY_KIND, TRIAL_KIND = "study", "trial"  # `nlbench tune`: its parent run, and each trial (never a leaderboard run)
+TUNING_STUDY, TUNING_TRIAL, TUNING_STATE = "tuning_study", "tuning_trial", "tuning_state"  # a trial's Optuna study,
+# number, and how it ended (complete, pruned, fail)
+TUNED = "tuned"  # a run of a tuned suite: how its hyperparameters were chosen
 PARENT = "mlflow.parentRunId"
 RUN_TAGS = ("suite", "scenario", "scenario_name", "setting", "method", "method_name", "family", "seed", "device")
 DATA_SOURCE = "data_source"  # where the data came from (FINISHED runs)
@@ -94,6 +98,12 @@ RECORD: tuple[tuple[str, str, str], ...] = (
     ("tag", RUN_KEY, "hash of the resolved run config: `nlbench run` skips a key that already FINISHED"),
     ("tag", PROCESS, "host:pid:start of the process that wrote the run"),
     ("tag", KILLED_BY, "why a later `nlbench run` marked this run KILLED (its process was gone)"),
+    ("tag", TUNED, "a run of a tuned suite: how its hyperparameters were chosen (protocol, budget)"),
+    ("tag", f"{KIND} = {TRIAL_KIND}", f"a tuning trial of `nlbench tune` (under a '{STUDY_KIND}' parent run, in the "
+                                      "experiment <suite experiment>-tuning; never counted by a leaderboard)"),
+    ("tag", TUNING_STUDY, "a trial's Optuna study: suite/scenario/method/digest of what is searched"),
+    ("tag", TUNING_TRIAL, "a trial's number in its study"),
+    ("tag", TUNING_STATE, "how a trial ended: complete, pruned or fail"),
     ("param", SEED, "the run's seed"),
     ("param", "<hyperparameter>", "every resolved hyperparameter of the method (optimizer_options.* flattened)"),
     ("param", f"{SCENARIO}.<option>", "every option of the scenario, defaults included"),
@@ -187,8 +197,12 @@ def record_of(result: RunResult, parent_id: str, env_tags: Mapping[str, str]) ->
             "scenario_name": config.scenario_name, "setting": result.setting, "method": config.method,
             "method_name": config.method_name, "family": result.family, "seed": str(config.seed),
             "device": config.device, RUN_KEY: config.key, **env_tags}
+    if config.tuning:
+        tags.update({KIND: TRIAL_KIND, TUNING_STUDY: config.tuning["study"], TUNING_TRIAL: str(config.tuning["trial"])})
     params = flatten({SEED: config.seed, **config.hparams, SCENARIO: config.scenario_options,
-                      SETTINGS: config.settings, **result.learned_params})
+                      SETTINGS: config.settings, **result.learned_params,
+                      **({"tuning": {k: v for k, v in config.tuning.items() if k not in ("study", "trial", "trial_id")}}
+                         if config.tuning else {})})
     metrics = [(sanitize_key(name), value, step) for name, value, step in result.curves]
     artifacts = {RUN_CONFIG: json.dumps(config.to_dict(), indent=2).encode(), **result.files}
     if result.ok:

@@ -66,7 +66,7 @@ def runs_frame(runs: pd.DataFrame) -> pd.DataFrame:
     """MLflow's `search_runs` frame -> one row per (scenario, method, seed): its newest FINISHED child run, with
     its start time, scenario, method, family, seed, chance level, and one column per metric of `COLUMNS`."""
     if runs.empty:
-        return pd.DataFrame(columns=["run_id", "started", "scenario", "method", "family", "seed", "chance"])
+        return pd.DataFrame(columns=["run_id", "started", "scenario", "method", "family", "seed", "chance", "tuned"])
     runs = runs[(runs.get(schema.tag_column(schema.KIND)) == schema.RUN_KIND) & (runs["status"] == "FINISHED")]
     runs = runs.sort_values("start_time", ascending=False)
 
@@ -81,6 +81,7 @@ def runs_frame(runs: pd.DataFrame) -> pd.DataFrame:
         "family": runs.get(schema.tag_column("family")),
         "seed": pd.to_numeric(runs[schema.tag_column("seed")]),
         "chance": metric(schema.CHANCE),
+        "tuned": runs.get(schema.tag_column(schema.TUNED), pd.Series("", index=runs.index)).fillna(""),
     })
     for column in schema.COLUMNS:
         frame[column.label] = metric(column.key)

@@ -154,15 +154,20 @@ class Tracker:
                   "scenarios": list(dict.fromkeys(c.scenario for c in configs)),
                   "methods": list(dict.fromkeys(c.method for c in configs)), schema.SETTINGS: settings,
                   "execution": dict(execution or {})}
-        tags = {"suite": suite.name, schema.KIND: schema.SUITE_KIND, "device": settings.get("device", ""),
-                schema.PROCESS: self.process, **env_tags}
+        tags = {"suite": suite.name, schema.KIND: schema.SUITE_KIND, "device": settings.get("device", ""), **env_tags}
+        return self.start(f"suite:{suite.name}", tags, params)
+
+    def start(self, run_name: str, tags: Mapping[str, str], params: Mapping[str, Any]) -> str:
+        """A parent run (a suite's, a tuning study's), tagged with this process so a later invocation can tell
+        whether it died."""
 
         def write() -> str:
-            run = self.client.create_run(self.experiment_id, run_name=f"suite:{suite.name}", tags=tags)
+            run = self.client.create_run(self.experiment_id, run_name=run_name,
+                                         tags={**tags, schema.PROCESS: self.process})
             self._params(run.info.run_id, schema.flatten(params))
             return run.info.run_id
 
-        return writing(self.tracking_uri, "starting the suite's parent run", write)
+        return writing(self.tracking_uri, f"starting the parent run {run_name}", write)
 
     def record(self, parent_id: str, result: Any, env_tags: Mapping[str, str]) -> str:
         """Write one finished or failed run; the child run is created, filled and terminated here."""
@@ -221,6 +226,15 @@ class Tracker:
             self.client.set_terminated(run_id, status="KILLED")
 
         writing(self.tracking_uri, f"marking run {run_id} KILLED", write)
+
+    def log(self, run_id: str, params: Mapping[str, str], metrics: Sequence[tuple[str, float, int]]) -> None:
+        """Params and metrics on an existing run (a study's chosen values)."""
+        writing(self.tracking_uri, f"logging to run {run_id}",
+                lambda: (self._params(run_id, params), self._metrics(run_id, metrics, int(time.time() * 1000))))
+
+    def runs(self, filter_string: str) -> list[Any]:
+        """The experiment's runs matching an MLflow filter, every page."""
+        return self._runs(filter_string)
 
     def _runs(self, filter_string: str) -> list[Any]:
         runs, token = [], None

@@ -6,7 +6,7 @@ configs give the same results (the thread count is part of a run's config).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from nlbench.core.errors import UsageError
@@ -41,7 +41,7 @@ class SerialBackend:
     def __init__(self) -> None:
         self.running = 0
 
-    def run(self, configs: Sequence[RunConfig], execute: Execute = execute_run) -> Iterator[RunResult]:
+    def run(self, configs: Iterable[RunConfig], execute: Execute = execute_run) -> Iterator[RunResult]:
         for config in configs:
             self.running = 1
             yield execute(config)
@@ -65,7 +65,7 @@ class ProcessBackend:
     def running(self) -> int:
         return self.pool.running
 
-    def run(self, configs: Sequence[RunConfig], execute: Execute = execute_run) -> Iterator[RunResult]:
+    def run(self, configs: Iterable[RunConfig], execute: Execute = execute_run) -> Iterator[RunResult]:
         return self.pool.run(configs, execute)
 
     def describe(self) -> str:
@@ -122,19 +122,25 @@ class RayBackend:
                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
         self._started_here = True
 
-    def run(self, configs: Sequence[RunConfig], execute: Execute = execute_run) -> Iterator[RunResult]:
+    def run(self, configs: Iterable[RunConfig], execute: Execute = execute_run) -> Iterator[RunResult]:
+        """Submits a window of twice the runs the cluster's CPUs hold at once, then one more per result, so a lazy
+        `configs` (a tuner's trials) is read as capacity frees up."""
         ray = self.ray
         self._connect()
         try:
             cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
             task = ray.remote(max_retries=0)(_ray_task)
-            pending = {}
-            for config in configs:
-                gpus = 1 if config.device.startswith("cuda") else 0
-                ref = task.options(num_cpus=max(1, config.threads), num_gpus=gpus).remote(execute, config)
-                pending[ref] = config
-            while pending:
-                self.running = min(len(pending), max(1, cpus // max(1, configs[0].threads)))
+            pending: dict[Any, RunConfig] = {}
+            source = iter(configs)
+            while True:
+                while len(pending) < 2 * cpus and (config := next(source, None)) is not None:
+                    gpus = 1 if config.device.startswith("cuda") else 0
+                    ref = task.options(num_cpus=max(1, config.threads), num_gpus=gpus).remote(execute, config)
+                    pending[ref] = config
+                if not pending:
+                    break
+                threads = max(1, next(iter(pending.values())).threads)
+                self.running = min(len(pending), max(1, cpus // threads))
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
                     config = pending.pop(ref)

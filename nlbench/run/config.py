@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nlbench.kernels.dispatch import BACKENDS as KERNEL_BACKENDS
@@ -36,6 +36,7 @@ class RunConfig:
     kernel_backend: str = "auto"  # the delta-rule kernel: auto, reference, numba, triton
     threads: int = 0  # torch (and numba) threads of the run; 0 leaves the process's setting (numbers depend on it)
     data_dir: str = ""  # where external data is looked for first ("": the user cache, packages, download)
+    tuning: dict[str, Any] = field(default_factory=dict)  # a tuning trial's protocol (nlbench.tune); {}: a run
 
     @property
     def run_name(self) -> str:
@@ -49,10 +50,11 @@ class RunConfig:
     def key(self) -> str:
         """What makes two runs the same experiment: everything that changes what the run computes (scenario and
         options, method and hyperparameters, seed, device, kernel backend, thread count, data folder, nlbench
-        version) and the labels a table shows it under; not the suite's name or how it is executed."""
+        version), a tuning trial's protocol, and the labels a table shows it under; not the suite's name or how it
+        is executed."""
         import nlbench
 
-        identity = {k: v for k, v in self.to_dict().items() if k != "suite"}
+        identity = {k: v for k, v in self.to_dict().items() if k != "suite" and (k != "tuning" or v)}
         text = json.dumps({**identity, "nlbench": nlbench.__version__}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 

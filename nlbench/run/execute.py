@@ -100,6 +100,15 @@ def run_settings(config: RunConfig) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def build_data(scenario: Any, config: RunConfig) -> Any:
+    """The scenario's stream for this run; a tuning trial's stream comes from its protocol (`nlbench.tune`)."""
+    if not config.tuning:
+        return scenario.build(config.seed)
+    from nlbench.tune.protocols import tuning_data
+
+    return tuning_data(scenario, config.seed, config.tuning)
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -122,7 +131,7 @@ def execute_run(config: RunConfig, on_experience: Callable[[int, np.ndarray], No
         scenario = SCENARIOS.get(config.scenario_name)(data_dir=config.data_dir, **config.scenario_options)
         setting = scenario.setting
         with run_settings(config):
-            data = scenario.build(config.seed)
+            data = build_data(scenario, config)
             seed_everything(config.seed)  # model init and data order depend on the seed only
             with PeakMemory() as mem:
                 learner = method_cls().make_learner(config.hparams, data, config.device)

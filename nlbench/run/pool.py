@@ -14,8 +14,7 @@ import os
 import signal
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -105,18 +104,21 @@ class ProcessPool:
         theirs.close()
         return _Worker(process, ours)
 
-    def run(self, configs: Sequence[RunConfig], execute: Callable[[RunConfig], RunResult]) -> Iterator[RunResult]:
-        """Results in the order runs finish. `execute` must be picklable (a module-level function)."""
-        queue, workers = deque(configs), []
+    def run(self, configs: Iterable[RunConfig], execute: Callable[[RunConfig], RunResult]) -> Iterator[RunResult]:
+        """Results in the order runs finish. `execute` must be picklable (a module-level function). `configs` is
+        read lazily, one config when a worker is free (a tuner asks its next trial then)."""
+        pending, workers = iter(configs), []
         try:
-            while queue or any(w.config for w in workers):
+            while True:
                 for w in workers:
-                    if queue and w.config is None:
-                        self._give(w, queue.popleft(), execute)
-                while queue and len(workers) < self.jobs:
+                    if w.config is None and (config := next(pending, None)) is not None:
+                        self._give(w, config, execute)
+                while len(workers) < self.jobs and (config := next(pending, None)) is not None:
                     workers.append(self._spawn())
-                    self._give(workers[-1], queue.popleft(), execute)
+                    self._give(workers[-1], config, execute)
                 busy = [w for w in workers if w.config]
+                if not busy:
+                    break
                 self.running = len(busy)
                 ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
                 for w in busy:

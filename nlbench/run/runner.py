@@ -47,14 +47,20 @@ class _Recorder:
     """Records results in the store; while the store fails, keeps them in the spool and retries with each new
     result, so a server that comes back gets everything in order."""
 
-    def __init__(self, tracker: Any, parent_id: str, env_tags: dict[str, str], spool: Any, outcome: SuiteOutcome):
+    def __init__(self, tracker: Any, parent_id: str, env_tags: dict[str, str], spool: Any, outcome: SuiteOutcome,
+                 run_tags: Callable[[RunConfig], dict[str, str]] = lambda config: {}):
         self.tracker, self.parent_id, self.env_tags, self.spool, self.outcome = (tracker, parent_id, env_tags,
                                                                                  spool, outcome)
+        self.run_tags = run_tags
+
+    def _record(self, result: RunResult) -> None:
+        tags = {**self.env_tags, **self.run_tags(result.config)}
+        self.outcome.run_ids.append(self.tracker.record(self.parent_id, result, tags))
 
     def add(self, result: RunResult) -> None:
         if self.outcome.tracking_error is None:
             try:
-                self.outcome.run_ids.append(self.tracker.record(self.parent_id, result, self.env_tags))
+                self._record(result)
                 return
             except TrackingError as exc:
                 self.outcome.tracking_error = exc
@@ -68,7 +74,7 @@ class _Recorder:
         n = 0
         for path in self.spool.pending():
             try:
-                self.outcome.run_ids.append(self.tracker.record(self.parent_id, self.spool.load(path), self.env_tags))
+                self._record(self.spool.load(path))
             except TrackingError as exc:
                 self.outcome.tracking_error = exc
                 return n
@@ -76,6 +82,13 @@ class _Recorder:
             n += 1
         self.outcome.tracking_error = None
         return n
+
+
+def _tuned_tag(suite: Suite, config: RunConfig) -> dict[str, str]:
+    from nlbench.results.schema import TUNED
+
+    note = suite.tuned_note(config.scenario, config.method)
+    return {TUNED: note} if note else {}
 
 
 def run_suite(suite: Suite, configs: list[RunConfig], tracking_uri: str, progress: bool = True,
@@ -98,7 +111,7 @@ def run_suite(suite: Suite, configs: list[RunConfig], tracking_uri: str, progres
     parent_id = tracker.start_parent(suite, configs, env_tags, {"backend": backend.describe(), "rerun": rerun})
     outcome = SuiteOutcome([], parent_id, suite.experiment_name, tracking_uri, 0.0, len(configs),
                            backend.describe(), reaped=reaped, spool_folder=str(spool.folder))
-    recorder = _Recorder(tracker, parent_id, env_tags, spool, outcome)
+    recorder = _Recorder(tracker, parent_id, env_tags, spool, outcome, lambda config: _tuned_tag(suite, config))
     outcome.uploaded = recorder.flush()
     if outcome.tracking_error is not None:  # the store takes nothing: running now would only fill the spool
         tracker.finish_quietly(parent_id, "FAILED")

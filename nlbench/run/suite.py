@@ -19,15 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from nlbench.core.errors import UnknownNameError, UsageError, closest
-from nlbench.core.params import validate_params
+from nlbench.core.params import Interval, validate_params
 from nlbench.core.registry import SCENARIOS, get_method, method_names
+from nlbench.core.spaces import Space, check_space, parse_space
 from nlbench.methods.training import TRAIN_KEYS, train_table
 from nlbench.run.backends import BACKENDS
 from nlbench.run.config import KERNEL_BACKENDS, RunConfig, device_problem, resolve_device, resolve_threads
 from nlbench.run.overrides import Override, apply_overrides
 
 SUITE_KEYS = ("name", "description", "seeds", "device", "kernel_backend", "threads", "data_dir", "experiment",
-              "backend", "jobs", "scenarios", "methods", "train", "scenario", "method", "report")
+              "backend", "jobs", "scenarios", "methods", "train", "scenario", "method", "report", "tune", "tuned")
 REPORTS = ("model-table",)  # written by `nlbench run` after the runs (see nlbench.results.model_table)
 MAX_SEED = 2**32 - 1  # numpy's and Avalanche's RNGs take 32-bit seeds
 MAX_BYTES = 1 << 20  # a suite file is a page of TOML; anything near this is not one
@@ -53,6 +54,34 @@ class Suite:
     scenario_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     method_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     report: str = ""  # "" or one of REPORTS
+    tune_spaces: dict[str, dict[str, Any]] = field(default_factory=dict)  # [tune.space.METHOD]: search spaces
+    tuned: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # [tuned.SCENARIO.METHOD]: provenance
+
+    def spaces(self, method_label: str) -> dict[str, Space]:
+        """Where `nlbench tune` searches a method label's hyperparameters: the declared spaces, with the suite's
+        [tune.space.LABEL] entries replacing them (an empty list there: not tuned)."""
+        name, _ = self.method_parts(method_label)
+        params = get_method(name).params()
+        spaces = {key: p.space for key, p in params.items() if p.space is not None}
+        where = f"{self.path} [tune.space.{method_label}]"
+        for key, value in self.tune_spaces.get(method_label, {}).items():
+            if key not in params:
+                raise UsageError(f"{where}: a search space for '{key}', which method '{name}' does not have"
+                                 f"{closest(key, params)}; its parameters: {', '.join(sorted(params))}.")
+            if value == []:
+                spaces.pop(key, None)
+                continue
+            rule = params[key].rule
+            space = parse_space(value, f"{where} '{key}'", getattr(rule, "kind", None) is int if
+                                isinstance(rule, Interval) else None)
+            check_space(space, params[key].rule, f"{where} '{key}'")
+            spaces[key] = space
+        return spaces
+
+    def tuned_note(self, scenario: str, method: str) -> str:
+        """How the (scenario, method) pair's hyperparameters were chosen, for the leaderboard ('' : defaults)."""
+        info = self.tuned.get(scenario, {}).get(method)
+        return str(info.get("summary", "tuned")) if info else ""
 
     @property
     def execution(self) -> tuple[str, int]:
@@ -126,6 +155,15 @@ class Suite:
 def builtin_suites() -> dict[str, Path]:
     root = resources.files("nlbench.suites")
     return {p.name.removesuffix(".toml"): Path(str(p)) for p in root.iterdir() if p.name.endswith(".toml")}
+
+
+def suite_document(name_or_path: str, overrides: Sequence[Override] = ()) -> dict[str, Any]:
+    """A (valid) suite's TOML document with `overrides` applied: what `nlbench tune` copies into a tuned suite."""
+    path = Path(name_or_path)
+    local = name_or_path.endswith(".toml") or path.exists()
+    text = read_suite_text(path) if local else builtin_suites()[name_or_path].read_text(encoding="utf-8")
+    doc = tomllib.loads(text)
+    return apply_overrides(doc, overrides) if overrides else doc
 
 
 def load_suite(name_or_path: str, overrides: Sequence[Override] = ()) -> Suite:
@@ -221,7 +259,7 @@ def _suite_from(doc: Mapping[str, Any], where: str, default_name: str) -> Suite:
                                                        and 0 <= s <= MAX_SEED for s in seeds), where,
             f"'seeds' must be a non-empty list of ints in [0, {MAX_SEED}]. Got {seeds!r} instead.")
     _expect(len(set(seeds)) == len(seeds), where, f"'seeds' lists a seed twice: {seeds!r}.")
-    tables = {key: doc.get(key, {}) for key in ("train", "scenario", "method")}
+    tables = {key: doc.get(key, {}) for key in ("train", "scenario", "method", "tuned")}
     for key, table in tables.items():
         nested = key != "train"
         _expect(isinstance(table, dict) and (not nested or all(isinstance(t, dict) for t in table.values())), where,
@@ -232,9 +270,28 @@ def _suite_from(doc: Mapping[str, Any], where: str, default_name: str) -> Suite:
                   kernel_backend=doc.get("kernel_backend", "auto"), threads=threads,
                   backend=doc.get("backend", "auto"), jobs=jobs,
                   data_dir=doc.get("data_dir", ""), experiment=doc.get("experiment", ""), train=tables["train"],
-                  scenario_tables=tables["scenario"], method_tables=tables["method"], report=doc.get("report", ""))
+                  scenario_tables=tables["scenario"], method_tables=tables["method"], report=doc.get("report", ""),
+                  tune_spaces=_tune_spaces(doc.get("tune", {}), where), tuned=tables["tuned"])
     _validate_tables(suite, where)
+    for label in suite.tune_spaces:
+        _expect(label in suite.methods, where, f"[tune.space.{label}] is defined but '{label}' is not listed in "
+                f"'methods'{closest(label, suite.methods)}.")
+        suite.spaces(label)
+    for s_label, methods in suite.tuned.items():
+        _expect(s_label in suite.scenarios and all(isinstance(t, dict) and m in suite.methods
+                                                    for m, t in methods.items()), where,
+                f"[tuned.{s_label}] must name a listed scenario and hold a table per listed method.")
     return suite
+
+
+def _tune_spaces(tune: Any, where: str) -> dict[str, dict[str, Any]]:
+    """The [tune] table: only `space`, a table of per-method-label tables."""
+    _expect(isinstance(tune, dict) and set(tune) <= {"space"}, where,
+            f"[tune] holds only [tune.space.METHOD] tables. Got {tune!r} instead.")
+    spaces = tune.get("space", {})
+    _expect(isinstance(spaces, dict) and all(isinstance(t, dict) for t in spaces.values()), where,
+            "[tune.space] must be a table of per-method tables such as [tune.space.ewc].")
+    return spaces
 
 
 def _validate_tables(suite: Suite, where: str) -> None:

@@ -1,0 +1,1 @@
+"""Fair hyperparameter tuning: `nlbench tune` (see nlbench.tune.study)."""
