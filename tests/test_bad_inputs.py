@@ -200,6 +200,7 @@ FLAGS = [
      "a search space is {low = ..., high = ..., log = true|false} or a list of choices. Got 5"),
     ("tune-space-keys", ["tune", "smoke", "--set", "tune.space.ewc.ewc_lambda={low = 1.0, top = 2.0}", *RUN], {},
      "a search space is {low = ..., high = ..., log = true|false}"),
+    ("tune-tuned-name", ["tune", "smoke", "--tuned-name", "a b", *RUN], {}, "--tuned-name must be letters, digits"),
     ("tune-bad-suite", ["tune", "smok", *RUN], {}, "Unknown suite 'smok'"),
     ("tuned-table-missing", ["tuned-table", "--suite", "smoke", "--tracking-uri", "{store}"], {},
      "--tuned-suite tuned/smoke.toml: no such file; run `nlbench tune smoke` first"),

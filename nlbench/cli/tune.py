@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,9 @@ def add_parsers(sub: Any) -> None:
     tune.add_argument("--out", default="tuned", metavar="DIR",
                       help="Where <suite>.toml (the tuned suite) and <suite>.md (the chosen values) go. "
                            "Default: tuned")
+    tune.add_argument("--tuned-name", metavar="NAME",
+                      help="Name of the tuned suite (its runs go to experiment nlbench-NAME), to keep the results "
+                           "of several tunings apart. Default: <suite>-tuned")
     add_suite_flags(tune)
     tune.set_defaults(func=cmd_tune)
 
@@ -76,6 +80,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     options = TuneOptions(args.budget, args.protocol, args.experiences, args.val_share, args.seed, args.objective,
                           args.pruner)
     options.check(suite)
+    if args.tuned_name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.tuned_name):
+        raise UsageError(f"--tuned-name must be letters, digits, '.', '_' or '-'. Got {args.tuned_name!r} instead.")
     uri = check_tracking_uri(args.tracking_uri)
     storage = args.storage or default_storage(uri)
     if "://" not in storage:
@@ -93,7 +99,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     edits = [e for e in overrides(args) if e.path not in EXECUTION_ONLY]
     command = _command(args)
     path = out / f"{suite.name}.toml"
-    write_tuned_suite(path, tuned_document(suite_document(args.suite, edits), suite, outcome.pairs, options), command)
+    doc = tuned_document(suite_document(args.suite, edits), suite, outcome.pairs, options, args.tuned_name)
+    write_tuned_suite(path, doc, command)
     chosen = chosen_table(outcome.pairs)
     md = out / f"{suite.name}.md"
     md.write_text("\n".join([f"# Tuned hyperparameters: suite `{suite.name}`", "", f"Made by `{command}`: "
@@ -115,6 +122,8 @@ def _command(args: argparse.Namespace) -> str:
         if getattr(args, flag) != default:
             parts.append(f"--{flag.replace('_', '-')} {getattr(args, flag)}")
     parts += [f"--set {a}" for a in args.assignments] + [f"--only {o}" for o in args.only]
+    parts += [f"--tuned-name {args.tuned_name}"] if args.tuned_name else []
+    parts += [f"--out {args.out}"] if args.out != "tuned" and not os.path.isabs(args.out) else []
     return " ".join(parts)
 
 

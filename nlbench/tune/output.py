@@ -19,13 +19,14 @@ from nlbench.run.suite import Suite
 from nlbench.tune.study import Pair, TuneOptions
 
 
-def tuned_document(doc: Mapping[str, Any], suite: Suite, pairs: Sequence[Pair], options: TuneOptions) -> dict:
-    """The suite document with the chosen values and their provenance; reports the same seeds as the original."""
+def tuned_document(doc: Mapping[str, Any], suite: Suite, pairs: Sequence[Pair], options: TuneOptions,
+                   name: str | None = None) -> dict:
+    """The suite document with the chosen values and their provenance; reports the same seeds as the original.
+    Its runs go to their own experiment (nlbench-<name>, default name <suite>-tuned)."""
     out = copy.deepcopy(dict(doc))
     out.pop("data_dir", None)  # a machine's path, never written into a shareable file
-    out["name"] = f"{suite.name}-tuned"
-    if suite.experiment:
-        out["experiment"] = f"{suite.experiment}-tuned"
+    out.pop("experiment", None)
+    out["name"] = name or f"{suite.name}-tuned"
     out["description"] = f"{suite.description} Hyperparameters tuned by nlbench tune: {options.summary()}.".strip()
     for pair in pairs:
         if not pair.best:
