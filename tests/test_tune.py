@@ -304,3 +304,25 @@ def test_tuned_table_compares_default_and_tuned_runs_on_the_same_seeds(tmp_path,
     text = (tmp_path / "cmp" / "COMPARISON.md").read_text()
     assert "| split-digits | naive | 1 |" in text and "acc tuned-default" in text
     assert np.isfinite(float(text.split("| split-digits | naive | 1 |")[1].split("|")[0].split("±")[0]))
+
+
+def test_a_trial_below_the_median_is_pruned_after_an_experience_never_after_the_last(tmp_path):
+    from nlbench.tune.study import _pruned, execute_trial, make_pruner
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize", pruner=make_pruner("median"))
+    dist = {"lr": optuna.distributions.FloatDistribution(1e-3, 1.0)}
+    for value in (0.9, 0.95, 1.0, 0.97, 0.99):  # five finished trials that were near-perfect after experience 0
+        study.add_trial(optuna.trial.create_trial(params={"lr": 0.1}, distributions=dist, value=value,
+                                                  intermediate_values={0: value}))
+    (two,) = parse_suite(TINY, "t.toml", "t").run_configs()
+    one = RunConfig(**{**two.to_dict(), "scenario_options": {"n_experiences": 1}})
+    outcomes = []
+    for base in (two, one):
+        trial = study.ask(dist)
+        config = RunConfig(**{**base.to_dict(), "tuning": {**SPEC, "study": "s", "trial": trial.number,
+                                                           "trial_id": trial._trial_id}})
+        outcomes.append(execute_trial(config, storage, "median", "acc"))
+    assert _pruned(outcomes[0]) and "after experience 0 is below the median" in outcomes[0].error
+    assert outcomes[1].ok  # one experience: reported, but a finished trial is never pruned
+    assert execute_trial(config, storage, "none", "acc").ok  # no pruner, no study needed

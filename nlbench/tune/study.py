@@ -117,8 +117,9 @@ def make_sampler(seed: int, budget: int, n_trials: int) -> Any:
 
 
 def execute_trial(config: RunConfig, storage: str, pruner: str, objective: str) -> RunResult:
-    """The run unit for a trial: after each experience the running validation ACC is reported to the study, which
-    may prune the trial (it then ends as a FAILED result whose error starts with 'TrialPruned')."""
+    """The run unit for a trial: after each experience but the last, the running validation ACC (mean over the
+    experiences seen) is reported to the study, which may prune the trial (it then ends as a FAILED result whose
+    error starts with 'TrialPruned')."""
     if pruner == "none" or objective != "acc":
         return execute_run(config)
     import optuna
@@ -131,7 +132,7 @@ def execute_trial(config: RunConfig, storage: str, pruner: str, objective: str) 
     def report(i: int, row: np.ndarray) -> None:
         value = float(np.nanmean(row[: i + 1]))
         trial.report(value, i)
-        if trial.should_prune():
+        if i + 1 < len(row) and trial.should_prune():  # never after the last experience: the trial is done
             raise optuna.TrialPruned(f"validation ACC {value:.3f} after experience {i} is below the median")
 
     return execute_run(config, on_experience=report)
