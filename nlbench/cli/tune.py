@@ -104,7 +104,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     chosen = chosen_table(outcome.pairs)
     md = out / f"{suite.name}.md"
     md.write_text("\n".join([f"# Tuned hyperparameters: suite `{suite.name}`", "", f"Made by `{command}`: "
-                             f"{options.summary()}. Reported seeds {list(suite.seeds)} are never read for tuning.",
+                             f"{options.summary()}. No test row of the reported seeds {list(suite.seeds)} was read.",
                              "", *markdown_table(chosen), ""]), encoding="utf-8")
     print(chosen.to_string(index=False))
     print(f"\n{outcome.trials_run} trials run in {outcome.wall_time_s:.1f} s"

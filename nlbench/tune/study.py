@@ -217,7 +217,7 @@ class Tuner:
         for pair in self.pairs:
             pair.study = self._open_study(pair, storage)
             outcome.resumed += self._resume(pair, recorded)
-            todo += self._remaining(pair)
+            todo += self._remaining(pair) if pair.space else 0
         outcome.parent_run_id = tracker.start(f"tune:{self.suite.name}", self._parent_tags(env_tags),
                                               self._parent_params())
         bar = tqdm(total=todo, unit="trial", disable=not progress, file=sys.stderr, dynamic_ncols=True)
