@@ -76,11 +76,14 @@ def header_lines(suite: str, command: str, runs: pd.DataFrame) -> list[str]:
         values = runs.get(schema.tag_column(tag), pd.Series(dtype=object)).dropna().unique()
         return ", ".join(sorted(map(str, values))) or "not recorded"
 
+    from nlbench.run.suite import builtin_suites
+
     generated = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    made_by = f"`nlbench run {suite}`" if suite in builtin_suites() else f"`nlbench run` of suite `{suite}`'s file"
     return [f"Suite `{suite}`, {len(runs)} finished runs; generated {generated}.",
             f"nlbench {recorded('nlbench_version')}, torch {recorded('torch_version')}, "
             f"avalanche {recorded('avalanche_version')}; machine: {recorded('machine')}.",
-            f"Regenerate from the store of `nlbench run {suite}`: `{command}`"]
+            f"Regenerate from the store of {made_by}: `{command}`"]
 
 
 def build_report(tracking_uri: str, suite: str, out: Path, command: str, experiment: str | None = None,
