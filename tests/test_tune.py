@@ -5,6 +5,7 @@ a real MLflow store and real processes; nothing mocked."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -326,3 +327,24 @@ def test_a_trial_below_the_median_is_pruned_after_an_experience_never_after_the_
     assert _pruned(outcomes[0]) and "after experience 0 is below the median" in outcomes[0].error
     assert outcomes[1].ok  # one experience: reported, but a finished trial is never pruned
     assert execute_trial(config, storage, "none", "acc").ok  # no pruner, no study needed
+
+
+@pytest.mark.parametrize("backend", ["process", "ray"])
+def test_trials_run_on_the_parallel_backends_with_the_numbers_a_serial_run_gives(tmp_path, backend, capsys):
+    if backend == "ray":
+        pytest.importorskip("ray")
+    uri = f"sqlite:///{tmp_path}/m.db"
+    assert main(["tune", "smoke", "--budget", "3", "--only", "split-digits", "--only", "naive", "--experiences", "2",
+                 "--backend", backend, "--jobs", "2", "--no-progress", "--tracking-uri", uri,
+                 "--out", str(tmp_path / "tuned")]) == ExitCode.OK
+    assert "3 trials run" in capsys.readouterr().out
+    (study,) = studies(tmp_path).values()
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
+    assert all(len(t.intermediate_values) == 2 for t in study.trials)  # the workers reported to the study
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("nlbench-smoke-tuning").experiment_id],
+                              "tags.kind = 'trial'")
+    run = min(runs, key=lambda r: int(r.data.tags[schema.TUNING_TRIAL]))
+    config = RunConfig.from_dict(json.loads(Path(client.download_artifacts(run.info.run_id, "run_config.json",
+                                                                           str(tmp_path))).read_text()))
+    assert run.data.metrics["final/acc"] == pytest.approx(execute_run(config).summary["acc"], abs=1e-12)
