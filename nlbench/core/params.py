@@ -221,16 +221,11 @@ def with_defaults(params: Mapping[str, Param], new: Mapping[str, Any], owner: st
 
 
 def with_spaces(params: Mapping[str, Param], spaces: Mapping[str, Space | None], owner: str) -> dict[str, Param]:
-    """`params` with some search spaces replaced (None: not tuned); each is checked against its rule."""
+    """`params` with some search spaces replaced (None: not tuned); `Declared` checks them against their rules."""
     unknown = set(spaces) - set(params)
     if unknown:
         raise TypeError(f"{owner} sets search spaces for undeclared parameters: {', '.join(sorted(unknown))}")
-    out = dict(params)
-    for key, space in spaces.items():
-        if space is not None:
-            check_space(space, params[key].rule, f"{owner} '{key}'")
-        out[key] = replace(params[key], space=space)
-    return out
+    return {key: replace(p, space=spaces[key]) if key in spaces else p for key, p in params.items()}
 
 
 class Declared:

@@ -72,9 +72,8 @@ class Suite:
                 spaces.pop(key, None)
                 continue
             rule = params[key].rule
-            space = parse_space(value, f"{where} '{key}'", getattr(rule, "kind", None) is int if
-                                isinstance(rule, Interval) else None)
-            check_space(space, params[key].rule, f"{where} '{key}'")
+            space = parse_space(value, f"{where} '{key}'", rule.kind is int if isinstance(rule, Interval) else None)
+            check_space(space, rule, f"{where} '{key}'")
             spaces[key] = space
         return spaces
 
@@ -157,27 +156,29 @@ def builtin_suites() -> dict[str, Path]:
     return {p.name.removesuffix(".toml"): Path(str(p)) for p in root.iterdir() if p.name.endswith(".toml")}
 
 
+def suite_source(name_or_path: str) -> tuple[str, str, str]:
+    """(text, where, default name) of a built-in suite by name or a TOML file by path."""
+    path = Path(name_or_path)
+    if name_or_path.endswith(".toml") or path.exists():
+        if not path.is_file():
+            raise UsageError(f"{name_or_path}: suite file not found.")
+        return read_suite_text(path), str(path), path.stem
+    suites = builtin_suites()
+    if name_or_path not in suites:
+        raise UnknownNameError("suite", name_or_path, suites)
+    return suites[name_or_path].read_text(encoding="utf-8"), f"{name_or_path}.toml", name_or_path
+
+
 def suite_document(name_or_path: str, overrides: Sequence[Override] = ()) -> dict[str, Any]:
     """A (valid) suite's TOML document with `overrides` applied: what `nlbench tune` copies into a tuned suite."""
-    path = Path(name_or_path)
-    local = name_or_path.endswith(".toml") or path.exists()
-    text = read_suite_text(path) if local else builtin_suites()[name_or_path].read_text(encoding="utf-8")
-    doc = tomllib.loads(text)
+    doc = tomllib.loads(suite_source(name_or_path)[0])
     return apply_overrides(doc, overrides) if overrides else doc
 
 
 def load_suite(name_or_path: str, overrides: Sequence[Override] = ()) -> Suite:
     """A built-in suite by name, or a TOML file by path, with `overrides` applied; fully validated."""
-    path = Path(name_or_path)
-    if name_or_path.endswith(".toml") or path.exists():
-        if not path.is_file():
-            raise UsageError(f"{name_or_path}: suite file not found.")
-        return parse_suite(read_suite_text(path), str(path), path.stem, overrides)
-    suites = builtin_suites()
-    if name_or_path not in suites:
-        raise UnknownNameError("suite", name_or_path, suites)
-    return parse_suite(suites[name_or_path].read_text(encoding="utf-8"), f"{name_or_path}.toml", name_or_path,
-                       overrides)
+    text, where, name = suite_source(name_or_path)
+    return parse_suite(text, where, name, overrides)
 
 
 def read_suite_text(path: Path) -> str:
