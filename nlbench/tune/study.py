@@ -159,7 +159,6 @@ class TuneOutcome:
     pairs: list[Pair]
     parent_run_id: str
     experiment: str
-    storage: str
     wall_time_s: float
     trials_run: int = 0
     resumed: int = 0  # trials a dead process left: told from MLflow, or queued again
@@ -212,7 +211,7 @@ class Tuner:
         tracker.reap()
         env_tags = environment_tags()
         recorded = self._recorded_trials(tracker)
-        outcome = TuneOutcome(self.pairs, "", self.experiment, self.storage_url, 0.0)
+        outcome = TuneOutcome(self.pairs, "", self.experiment, 0.0)
         todo = 0
         for pair in self.pairs:
             pair.study = self._open_study(pair, storage)
