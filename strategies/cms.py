@@ -23,6 +23,7 @@ class CMS(NestedMethod):
 
     NAME = "cms"
     DEFAULTS = {"dim": 64}
+    CONTROL = "cms-flat"
 
     def build_net(self, hp: Mapping[str, Any], info: ScenarioInfo) -> nn.Module:
         return CMSClassifier(input_features(info), info.n_classes, hp["dim"], **cms_options(hp))

@@ -24,6 +24,7 @@ class HOPE(NestedMethod):
 
     NAME = "hope"
     PARAMS = TITANS_PARAMS
+    CONTROL = "hope-flat"
 
     def cms(self, hp: Mapping[str, Any]) -> dict[str, Any] | None:
         return cms_options(hp)

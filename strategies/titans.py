@@ -13,6 +13,7 @@ class Titans(HOPE):
 
     NAME = "titans"
     USES_CMS = False
+    CONTROL = None  # no CMS schedule to take away
 
     def cms(self, hp: Mapping[str, Any]) -> dict[str, Any] | None:
         return None

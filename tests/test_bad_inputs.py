@@ -96,7 +96,24 @@ SUITE_FILES = [
     ("pair-own-table", suite(OK + "[scenario.split-digits.method.naive]\nlrr = 1.0\n"),
      "s.toml [scenario.split-digits.method.naive]: unknown parameter 'lrr'"),
     ("cms-level-lrs", suite('scenarios = ["split-digits"]\nmethods = ["cms"]\n[method.cms]\nlevel_lrs = [0.1]\n'),
-     "'level_lrs' of method 'cms' needs one learning rate per CMS level (3)"),
+     "method 'cms': 'level_lrs' needs one learning rate per CMS level (3)"),
+    ("cms-period-unit", suite('scenarios = ["split-digits"]\nmethods = ["cms"]\n[method.cms]\n'
+                              'frequencies = [1, "fortnight"]\n'),
+     "The 'frequencies' parameter of method 'cms' must be a non-empty list, each int of optimizer steps (>= 1)"),
+    ("cms-negative-period", suite('scenarios = ["split-digits"]\nmethods = ["cms"]\n[method.cms]\n'
+                                  "frequencies = [1, -4]\n"), "Got [1, -4] instead"),
+    ("cms-base-period", suite('scenarios = ["split-digits"]\nmethods = ["cms"]\n[method.cms]\nbase_period = 0\n'),
+     "The 'base_period' parameter of method 'cms' must be an int of optimizer steps (>= 1)"),
+    ("cms-long-period-flush", suite('scenarios = ["split-digits"]\nmethods = ["cms"]\n[method.cms]\n'
+                                    'frequencies = [1, "2 experiences"]\n'),
+     "'frequencies' value '2 experiences' spans more than one experience, but partial_chunk = 'flush'"),
+    ("cms-nested-experiences", suite('scenarios = ["split-digits"]\nmethods = ["cms"]\n[method.cms]\n'
+                                     'cms_variant = "nested"\nfrequencies = [1, "experience"]\n'),
+     "nested CMS needs 'frequencies' in optimizer steps"),
+    ("flat-control-base-period", suite('scenarios = ["split-digits"]\nmethods = ["cms-flat"]\n[method.cms-flat]\n'
+                                       "base_period = 4\n"), "unknown parameter 'base_period' for method 'cms-flat'"),
+    ("memory-reset-without-stream", suite('scenarios = ["split-digits"]\nmethods = ["titans"]\n[method.titans]\n'
+                                          'memory_reset = "experience"\n'), "it needs memory_scope = 'stream'"),
     ("hope-linear-memory", suite('scenarios = ["split-digits"]\nmethods = ["hope"]\n[method.hope]\n'
                                  "memory_hidden = 0\n"), "it needs self_modify = false"),
     ("meta-opt-bounds", suite('scenarios = ["split-digits"]\nmethods = ["meta-opt"]\n[method.meta-opt]\nlr = 0.9\n'),

@@ -275,3 +275,48 @@ def test_reset_memory_forgets_momenta_but_keeps_the_learned_controller():
     weight = meta.meta["weight"].clone()
     reset_memory(meta)
     assert p not in meta.state and meta.meta["features"] is None and torch.equal(meta.meta["weight"], weight)
+
+
+def _proximal_argmin(W, U, X, lr):
+    """argmin_W' 1/2 mean_b |W' x_b - u_b|^2 + 1/(2 lr) |W' - W|^2 (Eq. 56 for a batch), solved exactly."""
+    A = X.T @ X / len(X)
+    B = U.T @ X / len(X)
+    return (W / lr + B) @ torch.linalg.inv(torch.eye(W.shape[1], dtype=W.dtype) / lr + A)
+
+
+def test_dgd_step_is_the_exact_proximal_argmin_for_one_unit_sample():
+    from nlbench.optim.dgd import dgd_step
+
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(3, 4, generator=g, dtype=torch.float64)
+    x = torch.nn.functional.normalize(torch.randn(1, 4, generator=g, dtype=torch.float64), dim=1)
+    u = torch.randn(1, 3, generator=g, dtype=torch.float64)  # u = -dL/dy, so grad_W L = -u x^T
+    for lr in (0.1, 1.0, 5.0):
+        torch.testing.assert_close(dgd_step(W, -u.T @ x, x, lr), _proximal_argmin(W, u, x, lr))
+
+
+def test_dgd_batch_step_is_first_order_close_to_the_exact_batch_argmin():
+    from nlbench.optim.dgd import dgd_step
+
+    g = torch.Generator().manual_seed(1)
+    W = torch.randn(3, 4, generator=g, dtype=torch.float64)
+    X = torch.nn.functional.normalize(torch.randn(8, 4, generator=g, dtype=torch.float64), dim=1)
+    U = torch.randn(8, 3, generator=g, dtype=torch.float64)
+    errors = [float((dgd_step(W, -U.T @ X / 8, X, lr) - _proximal_argmin(W, U, X, lr)).norm()) for lr in (0.1, 0.01)]
+    assert errors[1] < errors[0] / 50, errors  # O(lr^2): ten times smaller lr, about a hundred times smaller error
+
+
+def test_dgd_in_a_slow_level_decays_by_the_sum_of_its_chunks_like_its_gradient():
+    """Eq. 71 sums C minibatch gradients; the DGD decay sums the C minibatch means of x x^T with them."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 2, bias=False)).double()
+    opt = DGD(model.parameters(), model, lr=0.5)
+    W0 = model[0].weight.detach().clone()
+    xs = [torch.randn(5, 4, dtype=torch.float64) for _ in range(3)]
+    for x in xs:  # three forwards accumulate, as a level of period 3 does between its boundaries
+        model(x).pow(2).sum().backward()
+    grad = model[0].weight.grad.clone()
+    opt.step()
+    eta = 0.5 / 1.5
+    decay = sum(torch.nn.functional.normalize(x, dim=1).T @ torch.nn.functional.normalize(x, dim=1) / 5 for x in xs)
+    torch.testing.assert_close(model[0].weight.detach(), W0 - eta * W0 @ decay - eta * grad)

@@ -61,13 +61,16 @@ def make_titans(hidden=5, **kw):
     return m
 
 
-def reference_linear_titans(m: SelfModifyingTitans, x: torch.Tensor) -> torch.Tensor:
+def reference_linear_titans(m: SelfModifyingTitans, x: torch.Tensor, start: torch.Tensor | None = None,
+                            final: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Eqs. 76-78 with a linear memory, one token at a time with the rules of nlbench.nn.memory: Eq. 93 with
-    the gradient at each chunk's first state, or Eq. 92 (the dot-product loss, gradient -v k^T); y_t = S_t q_t."""
+    the gradient at each chunk's first state, or Eq. 92 (the dot-product loss, gradient -v k^T); y_t = S_t q_t.
+    `start`: the state every sample starts from (default: the initial state); `final`: also return the last S."""
     u = F.normalize(m.conv(x), dim=-1)
     q = F.normalize(m.w_q(u), dim=-1)
     k, v, eta, alpha = m.write_signals(u)
-    S = boundary = m.initial_states["memory"]["S"].expand(x.shape[0], -1, -1)
+    start = m.initial_states["memory"]["S"] if start is None else start
+    S = boundary = start.expand(x.shape[0], -1, -1)
     ys = []
     for t in range(x.shape[1]):
         if m.memory_loss == "dot":
@@ -76,7 +79,7 @@ def reference_linear_titans(m: SelfModifyingTitans, x: torch.Tensor) -> torch.Te
             boundary = S if t % m.memory_chunk_size == 0 else boundary
             S = dgd_l2_update(S, k[:, t], v[:, t], eta[:, t], alpha[:, t], at=boundary)
         ys.append(read(S, q[:, t]))
-    return torch.stack(ys, dim=1)
+    return (torch.stack(ys, dim=1), S) if final else torch.stack(ys, dim=1)
 
 
 @pytest.mark.parametrize("backend", ["reference", "numba"])
@@ -154,7 +157,43 @@ def test_static_projection_ablation_runs_and_differs():
     x = torch.randn(2, 8, 6, dtype=torch.float64)
     torch.manual_seed(0)
     static = SelfModifyingTitans(6, 5, self_modify=False).double()
+    torch.manual_seed(0)
+    adaptive = SelfModifyingTitans(6, 5).double()
     assert static(x).shape == (2, 8, 6) and "signals" not in static.initial_states
+    with torch.no_grad():  # the same main memory and read path: only where k, v, eta, alpha come from differs
+        adaptive.initial_states["memory"]["w1"].copy_(static.initial_states["memory"]["w1"])
+        adaptive.initial_states["memory"]["w2"].copy_(static.initial_states["memory"]["w2"])
+        adaptive.w_q.weight.copy_(static.w_q.weight)
+    difference = (static(x) - adaptive(x)).abs().max()
+    assert difference > 1e-3, f"self-modification changed nothing ({float(difference):.2e})"
+
+
+def test_stream_memory_starts_every_sample_from_the_mean_final_state_of_the_previous_training_minibatch():
+    m = make_titans(0, self_modify=False, memory_loss="l2", memory_chunk_size=2, memory_scope="stream",
+                    kernel_backend="reference")
+    x1, x2 = torch.randn(3, 8, 6, dtype=torch.float64), torch.randn(2, 8, 6, dtype=torch.float64)
+    S0 = m.initial_states["memory"]["S"].detach().clone()
+    with torch.no_grad():
+        m.train()
+        m(x1)
+        _, finals = reference_linear_titans(m, x1, final=True)
+        carried = m.carried["memory"].S.clone()
+        torch.testing.assert_close(carried, finals.mean(0) - S0)
+        m.eval()
+        torch.testing.assert_close(m(x2), reference_linear_titans(m, x2, start=S0 + carried))
+        assert torch.equal(m.carried["memory"].S, carried)  # an evaluation reads the memory, never writes it
+        m.reset_stream_memory()
+        torch.testing.assert_close(m(x2), reference_linear_titans(m, x2))
+
+
+def test_sample_scope_forgets_everything_between_minibatches():
+    m = make_titans()
+    x1, x2 = torch.randn(3, 8, 6, dtype=torch.float64), torch.randn(2, 8, 6, dtype=torch.float64)
+    with torch.no_grad():
+        alone = m(x2)
+        m(x1)
+        torch.testing.assert_close(m(x2), alone)
+    assert len(m.carried) == 0
 
 
 @pytest.mark.parametrize(("shape", "cms"), [((8, 8), {"hidden": 8, "periods": (1, 4)}), ((13,), None)])

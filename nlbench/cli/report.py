@@ -23,6 +23,16 @@ def add_parsers(sub: Any) -> None:
                        help="Directory for LEADERBOARD.md, leaderboard.csv and plots/. Default: results")
     board.set_defaults(func=cmd_leaderboard)
 
+    study = sub.add_parser("nested-report", help="Every Nested Learning method against its flat control and "
+                                                 "naive (paired, ACC and forgetting), and forgetting against the "
+                                                 "slowest period and the base lr, from the runs in MLflow",
+                           allow_abbrev=False)
+    _add_selection(study)
+    study.add_argument("--reference", default="naive", help="Method every other is paired against. Default: naive")
+    study.add_argument("--out", default="results", metavar="DIR",
+                       help="Directory for NESTED.md, nested.csv and plots/. Default: results")
+    study.set_defaults(func=cmd_nested_report)
+
     table = sub.add_parser("model-table", help="The model-comparison table of a suite's binary scenarios (accuracy, "
                                                "ROC AUC, time, parameters) from the runs in MLflow", allow_abbrev=False)
     _add_selection(table)
@@ -70,6 +80,19 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     print(text)
     print(f"\nWrote {len(paths)} files under {args.out}/ (LEADERBOARD.md, leaderboard.csv, plots/); "
           "also logged to the suite's latest parent run.")
+    return ExitCode.OK
+
+
+def cmd_nested_report(args: argparse.Namespace) -> int:
+    from nlbench.results.report import build_nested_report
+
+    out, filters = out_dir(args.out), _filters(args)
+    command = command_line(args, "nested-report", ("experiment", "scenario", "method", "family"),
+                           {"reference": "naive"}, filters["tags"])
+    text, paths = build_nested_report(store_uri(args), args.suite, out, command, experiment=args.experiment,
+                                      reference=args.reference, **filters)
+    print(text)
+    print(f"\nWrote {len(paths)} files under {args.out}/ (NESTED.md, nested.csv, plots/).")
     return ExitCode.OK
 
 

@@ -54,6 +54,7 @@ class AvalancheLearner(Learner):
         self.eval_batch_size = eval_batch_size
         self.online_experience_size = online_experience_size
         self.recorder, self.snapshots = recorder, snapshots
+        self.learned: dict[str, Any] = {}  # what the method resolved for this stream (a CMS schedule in steps)
 
     def train_experience(self, index: int) -> None:
         experience = self.benchmark.train_stream[index]
@@ -87,6 +88,10 @@ class AvalancheLearner(Learner):
         from nlbench.methods.models import trainable_params
 
         return trainable_params(self.strategy.model)
+
+    @property
+    def learned_params(self) -> dict[str, Any]:
+        return dict(self.learned)
 
     @property
     def curves(self) -> list[tuple[str, float, int]]:

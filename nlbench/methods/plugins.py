@@ -48,6 +48,17 @@ class FlushPartialChunks(SupervisedPlugin):
             strategy.optimizer.flush()
 
 
+class ResetStreamMemory(SupervisedPlugin):
+    """Fast memories carried along the stream start again from their initial states when a new experience
+    starts (`memory_reset = "experience"`; in an online stream, at its first sub-experience)."""
+
+    def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        if getattr(strategy.experience, "is_first_subexp", True) is not False:
+            for module in strategy.model.modules():
+                if hasattr(module, "reset_stream_memory"):
+                    module.reset_stream_memory()
+
+
 class OptimizerStateSnapshots(SupervisedPlugin):
     """The optimizer's state after each experience, as the bytes of `optimizer_state/exp{i}.pt`
     (`nlbench.optim.load_state` reads them back)."""

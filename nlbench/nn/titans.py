@@ -16,6 +16,13 @@ first token of each sequence and are never shared across the batch. Choices wher
   initial states M_{.,0} are meta-learned (Eqs. 79-82); "stopgrad" detaches all writes: the initial
   states are then fixed at their random init (they receive no gradient and are not trainable), and only
   the read path (W_q, the convolution and what feeds it) learns from the task loss.
+- `memory_scope`: "sample" (the paper's setting for a sequence model) restarts every fast memory from its
+  initial state at each sample, so nothing learned in context survives the sample. "stream" (this project's
+  extension, for continual streams) carries the memories along the stream: every sample of a training minibatch
+  starts from M_0 + D, and after the minibatch D becomes the batch mean of the final states minus M_0, detached
+  (the minibatch is one chunk of the stream, its samples parallel contexts from one boundary state, as tokens
+  are within a chunk in Eq. 90). D is a buffer: the outer optimizer never sees it, M_0 keeps learning, and
+  evaluation reads D without writing it. `reset_stream_memory()` sets D back to 0.
 - `memory_hidden = 0` makes the main memory a linear matrix S (the linear memory of Eqs. 92-93), with static
   k, v, eta, alpha projections (`self_modify = false`, Eqs. 76-78). It runs as one call of the delta-rule
   kernel (`nlbench.kernels.delta_rule`: numba on CPU, Triton on GPU), which computes the exact token-by-token
@@ -44,6 +51,8 @@ from nlbench.nn.memory import (
 SELF_MODIFYING = ("k", "v", "eta", "alpha")  # the memories that produce the write signals (Eq. 84)
 GRAD_MODES = ("meta", "stopgrad")
 MEMORY_LOSSES = ("l2", "dot")  # the inner loss of a linear memory: Eq. 93 or Eq. 92
+MEMORY_SCOPES = ("sample", "stream")  # how long a fast memory lives
+MEMORY_RESETS = ("never", "experience")  # when a memory carried along the stream starts again from M_0
 
 
 class CausalConv(nn.Module):
@@ -112,10 +121,13 @@ class SelfModifyingTitans(nn.Module):
     def __init__(self, dim: int, memory_hidden: int, *, chunk_size: int = 2, memory_chunk_size: int = 4,
                  memory_lr: float = 0.5, memory_decay: float = 0.01, self_modify: bool = True,
                  grad_mode: str = "meta", memory_loss: str = "l2", conv_window: int = 4,
-                 kernel_backend: str = "auto"):
+                 kernel_backend: str = "auto", memory_scope: str = "sample"):
         super().__init__()
         if grad_mode not in GRAD_MODES:
             raise ValueError(f"grad_mode must be one of {GRAD_MODES}, got {grad_mode!r}")
+        if memory_scope not in MEMORY_SCOPES:
+            raise ValueError(f"memory_scope must be one of {MEMORY_SCOPES}, got {memory_scope!r}")
+        self.memory_scope = memory_scope
         check_memory(memory_hidden, self_modify, memory_loss)
         self.linear, self.memory_loss, self.kernel_backend = memory_hidden == 0, memory_loss, kernel_backend
         self.chunk_size, self.memory_chunk_size = chunk_size, memory_chunk_size
@@ -136,6 +148,13 @@ class SelfModifyingTitans(nn.Module):
         for readout in (self.eta_readout, self.alpha_readout):
             nn.init.zeros_(readout.weight)
             nn.init.zeros_(readout.bias)
+        self.carried = nn.ModuleDict()  # memory_scope = "stream": the offsets D from each initial state
+        if memory_scope == "stream":
+            for name, state in self.initial_states.items():
+                holder = nn.Module()
+                for key, p in state.items():
+                    holder.register_buffer(key, torch.zeros_like(p))
+                self.carried[name] = holder
         if grad_mode == "stopgrad":  # write-only parameters: nothing reaches them without meta-gradients
             write_only = [self.initial_states, self.eta_readout, self.alpha_readout]
             write_only += [self.w_k, self.w_v] if not self_modify else []
@@ -146,9 +165,26 @@ class SelfModifyingTitans(nn.Module):
         """What flows into a write: detached in stop-grad mode."""
         return x.detach() if self.grad_mode == "stopgrad" else x
 
+    def _start(self, name: str, key: str) -> Tensor:
+        """Where a sample's fast memory starts: M_0, plus the carried offset D along a stream."""
+        w = self._write(self.initial_states[name][key])
+        return w + getattr(self.carried[name], key) if name in self.carried else w
+
+    def _carry(self, name: str, finals: dict[str, Tensor]) -> None:
+        """After a training minibatch, D = mean over the batch of the final states - M_0 (stream scope)."""
+        if name in self.carried and self.training:
+            with torch.no_grad():
+                for key, final in finals.items():
+                    getattr(self.carried[name], key).copy_(final.mean(0) - self.initial_states[name][key])
+
+    def reset_stream_memory(self) -> None:
+        for holder in self.carried.values():
+            for buffer in holder.buffers():
+                buffer.zero_()
+
     def initial_state(self, name: str, batch: int) -> MLPMemory:
-        p = self.initial_states[name]
-        return MLPMemory(*(self._write(w).expand(batch, *w.shape) for w in (p["w1"], p["w2"])))
+        starts = (self._start(name, "w1"), self._start(name, "w2"))
+        return MLPMemory(*(w.expand(batch, *w.shape) for w in starts))
 
     def gates(self, eta_src: Tensor, alpha_src: Tensor) -> tuple[Tensor, Tensor]:
         eta = self.memory_lr * 2 * torch.sigmoid(self.eta_readout(eta_src).squeeze(-1))
@@ -175,16 +211,18 @@ class SelfModifyingTitans(nn.Module):
             targets = mlp_memory_read(state, v[:, None])  # v_hat = M(v): each memory's own target (Eq. 86)
             grads = mlp_memory_l2_grad_factors(state, k[:, None], targets)
             state, _ = dgd_over_chunk(state, k[:, None], grads, eta[:, None], alpha[:, None])
+        self._carry("signals", {"w1": state.w1, "w2": state.w2})
         k, v, eta, alpha = (torch.cat(parts, dim=1) for parts in zip(*outs, strict=True))
         return k, v, eta, alpha
 
     def linear_memory(self, q: Tensor, k: Tensor, v: Tensor, eta: Tensor, alpha: Tensor) -> Tensor:
         """y_t = S_t q_t after S_t = S_{t-1} (alpha_t I - eta_t k_t k_t^T) + eta_t (v_t - B_t k_t) k_t^T, with
         B_t the state that starts t's chunk for the L2 loss (Eq. 93) and B_t = 0 for the dot product (Eq. 92)."""
-        S0 = self._write(self.initial_states["memory"]["S"]).expand(q.shape[0], 1, -1, -1)
+        S0 = self._start("memory", "S").expand(q.shape[0], 1, -1, -1)
         chunk = self.memory_chunk_size if self.memory_loss == "l2" else 0
-        y, _ = delta_rule(*(t.unsqueeze(1) for t in (q, k, v, eta, alpha)), S0, chunk=chunk,
-                          backend=self.kernel_backend)
+        y, final = delta_rule(*(t.unsqueeze(1) for t in (q, k, v, eta, alpha)), S0, chunk=chunk,
+                              backend=self.kernel_backend)
+        self._carry("memory", {"S": final.squeeze(1)})
         return y.squeeze(1)
 
     def forward(self, x: Tensor) -> Tensor:  # (b, n, d) -> (b, n, d)
@@ -201,4 +239,5 @@ class SelfModifyingTitans(nn.Module):
             grads = mlp_memory_l2_grad_factors(state, k[:, sl], target)
             state, y = dgd_over_chunk(state, k[:, sl], grads, eta[:, sl], alpha[:, sl], q=q[:, sl])
             ys.append(y)
+        self._carry("memory", {"w1": state.w1, "w2": state.w2})
         return torch.cat(ys, dim=1)

@@ -9,6 +9,14 @@ that have nothing pending, so no gradient is ever dropped (the PenguAKAuseless p
 averaged (the erikl2 pitfall). Each level has its own inner torch optimizer; with plain SGD the update is
 exactly `-lr * sum of the chunk's gradients`. Step counters persist across experiences.
 
+Every parameter outside the CMS (embedding, head, norms, Titans projections) forms the "base" level. In the paper
+it is the outermost, slowest level (trained by the outer loop; in its continual experiments a frozen pretrained
+model), so its period and learning rate are knobs like any level's (`base_period`, `base_lr_scale`).
+
+When a nested level's fast state is re-initialised (Eq. 72), so is its inner optimizer's state (momentum, Adam
+moments): the moments of the previous context belong to weights that no longer exist. An optimizer that learns
+from the loss (the meta-optimizer) sees every minibatch loss through `observe_loss`, at every level.
+
 A partial chunk at the end of an experience is either flushed (applied at once, so the evaluated model has
 absorbed every gradient of the experience; the level's next chunk starts fresh) or carried (the pending
 gradients stay and are applied at the first boundary in the next experience, all still taken at the same
@@ -25,6 +33,7 @@ import torch
 from torch import nn
 
 from nlbench.nn.cms import ContinuumMemorySystem, LevelSpec
+from nlbench.optim.catalog import reset_memory
 
 PARTIAL_CHUNK = ("flush", "carry")
 
@@ -35,6 +44,7 @@ class _Level:
     optimizer: torch.optim.Optimizer
     pending: int = 0  # steps accumulated since this level last changed
     feeds: list[_Level] = field(default_factory=list)  # nested initial states fed by this level's gradients
+    resets: _Level | None = None  # for a nested initial state: the fast level it re-initialises
 
 
 def _add_grads(dst: Sequence[nn.Parameter], src: Sequence[nn.Parameter]) -> None:
@@ -55,7 +65,9 @@ class LevelScheduledOptimizer:
         by_params = {tuple(map(id, lv.spec.params)): lv for lv in self.levels}
         for lv in self.levels:
             if lv.spec.meta_of is not None:
-                by_params[tuple(map(id, lv.spec.meta_of))].feeds.append(lv)
+                fast = by_params[tuple(map(id, lv.spec.meta_of))]
+                fast.feeds.append(lv)
+                lv.resets = fast
         self.steps = 0
 
     @property
@@ -82,10 +94,11 @@ class LevelScheduledOptimizer:
         lv.optimizer.step()
         self._clear(lv)
         lv.pending = 0
-        if lv.spec.meta_of is not None:  # nested CMS: the fast level restarts from its new initial state
+        if lv.resets is not None:  # nested CMS: the fast level restarts from its new initial state, moments too
             with torch.no_grad():
-                for fast, init in zip(lv.spec.meta_of, lv.spec.params, strict=True):
+                for fast, init in zip(lv.spec.meta_of or [], lv.spec.params, strict=True):
                     fast.copy_(init)
+            reset_memory(lv.resets.optimizer)
 
     def step(self, closure: Any = None) -> None:
         self.steps += 1
@@ -93,6 +106,12 @@ class LevelScheduledOptimizer:
             lv.pending += 1
             if lv.pending == lv.spec.period:
                 self._apply(lv)
+
+    def observe_loss(self, loss: float) -> None:
+        """Forward the minibatch loss to every level's optimizer that learns from it."""
+        for lv in self.levels:
+            if hasattr(lv.optimizer, "observe_loss"):
+                lv.optimizer.observe_loss(loss)
 
     def flush(self) -> None:
         """Apply every partial chunk now (end of an experience, `partial_chunk = "flush"`)."""
@@ -118,12 +137,12 @@ class LevelScheduledOptimizer:
             lv.optimizer.load_state_dict(saved["optimizer"])
 
 
-def model_levels(model: nn.Module) -> list[LevelSpec]:
-    """The model's CMS levels plus one period-1 level ("base") for every other trainable parameter."""
+def model_levels(model: nn.Module, base_period: int = 1) -> list[LevelSpec]:
+    """The "base" level (every trainable parameter outside a CMS, period `base_period`), then the CMS levels."""
     specs: list[LevelSpec] = []
     for name, module in model.named_modules():
         if isinstance(module, ContinuumMemorySystem):
             specs += module.levels(prefix=name)
     claimed = {id(p) for s in specs for p in s.params}
     rest = [p for p in model.parameters() if p.requires_grad and id(p) not in claimed]
-    return [LevelSpec("base", rest, 1, -1), *specs]
+    return [LevelSpec("base", rest, base_period, -1), *specs]

@@ -3,7 +3,8 @@
 Only FINISHED child runs count (the newest per scenario, method and seed). Per (scenario, method): n seeds,
 mean and a 95 % confidence interval from the t distribution for every column of `schema.COLUMNS` (each final
 metric, training time, peak memory); methods are ranked by any of them (ties broken by lower forgetting); each
-method is compared with a reference method (`naive`) on the seeds both have (paired t-test); a method whose ACC
+method is compared with a reference method (`naive`) on the seeds both have (paired t-test), and a Nested Learning
+method also with its own flat control (`cms` with `cms-flat`: same model, no level schedule); a method whose ACC
 interval reaches down to the scenario's chance level is marked, because "no forgetting" at chance accuracy is
 not a result.
 """
@@ -11,7 +12,7 @@ not a result.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,12 +24,30 @@ HIGHER_IS_BETTER = {c.label: c.higher_is_better for c in COLUMNS}
 RANKABLE = tuple(HIGHER_IS_BETTER)
 
 
-def leaderboard(frame: pd.DataFrame, rank_by: str = "acc", reference: str = "naive") -> dict[str, pd.DataFrame]:
+def own_controls(frame: pd.DataFrame, control_of: Callable[[str], str | None]) -> dict[str, str]:
+    """{method label: label of its flat control}: `control_of(registered name)` names the control's registered
+    method; its label is the one spelled the same, else the only label of that method (variants share it)."""
+    names = dict(zip(frame["method"], frame.get("method_name", frame["method"]), strict=True))
+    controls = {}
+    for label, name in names.items():
+        control = control_of(name)
+        candidates = [lab for lab, n in names.items() if n == control]
+        if control in candidates:
+            controls[label] = control
+        elif len(candidates) == 1:
+            controls[label] = candidates[0]
+    return controls
+
+
+def leaderboard(frame: pd.DataFrame, rank_by: str = "acc", reference: str = "naive",
+                controls: Mapping[str, str] | None = None) -> dict[str, pd.DataFrame]:
     """{scenario: table}, one row per method ranked by `rank_by` (ties: lower forgetting).
 
     Columns: rank, method, family, n, one `Estimate` per column of `COLUMNS`, `vs_<reference>` (mean paired
-    difference of `rank_by`), `p` (paired t-test), and `at_chance` (the ACC interval reaches the chance level).
+    difference of `rank_by`), `p` (paired t-test), `control`, `vs_control` and `p_control` (the same against the
+    method's flat control in `controls`, where it ran) and `at_chance` (the ACC interval reaches the chance level).
     """
+    controls = controls or {}
     if rank_by not in HIGHER_IS_BETTER:
         raise ValueError(f"rank_by must be one of {', '.join(RANKABLE)}, got {rank_by!r}")
     tables = {}
@@ -43,6 +62,11 @@ def leaderboard(frame: pd.DataFrame, rank_by: str = "acc", reference: str = "nai
                 row[f"vs_{reference}"], row["p"], _ = paired_difference(g[rank_by], ref[rank_by])
             else:
                 row[f"vs_{reference}"], row["p"] = math.nan, math.nan
+            control = controls.get(method)
+            row["control"], row["vs_control"], row["p_control"] = "", math.nan, math.nan
+            if control in by_seed and control != method:
+                row["control"] = control
+                row["vs_control"], row["p_control"], _ = paired_difference(g[rank_by], by_seed[control][rank_by])
             chance = g["chance"].dropna()
             acc = row["acc"]
             low = acc.mean - (acc.ci95 if math.isfinite(acc.ci95) else 0.0)
@@ -75,11 +99,23 @@ def display_table(table: pd.DataFrame, columns: Sequence[str], reference: str = 
     for label in columns:
         out[label] = table[label].map(str)
     vs = f"vs_{reference}"
-    out[vs] = table[vs].map(lambda d: "" if not math.isfinite(d) else f"{d:+.3f}")
-    out["p"] = table["p"].map(lambda p: "" if not math.isfinite(p) else "<0.001" if p < 0.001 else f"{p:.3f}")
+    out[vs] = table[vs].map(_signed)
+    out["p"] = table["p"].map(_p_value)
+    if "vs_control" in table and table["vs_control"].map(math.isfinite).any():
+        out["vs_control"] = [f"{_signed(d)} ({c})" if c else "" for d, c in zip(table["vs_control"], table["control"],
+                                                                              strict=True)]
+        out["p_control"] = table["p_control"].map(_p_value)
     if "tuned" in table and table["tuned"].astype(bool).any():  # a tuned suite: which values were tuned
         out["tuned"] = table["tuned"].map(lambda note: "tuned" if note else "default")
     return out
+
+
+def _signed(d: float) -> str:
+    return "" if not math.isfinite(d) else f"{d:+.3f}"
+
+
+def _p_value(p: float) -> str:
+    return "" if not math.isfinite(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def flat_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -87,6 +123,8 @@ def flat_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     flat = pd.concat([estimate_columns(t).assign(scenario=s) for s, t in tables.items()], ignore_index=True)
     if "tuned" in flat and not flat["tuned"].astype(bool).any():  # a suite at its defaults: the CSV as before
         flat = flat.drop(columns="tuned")
+    if "vs_control" in flat and not flat["vs_control"].map(math.isfinite).any():  # no method had its control here
+        flat = flat.drop(columns=["control", "vs_control", "p_control"])
     return flat[["scenario", *(c for c in flat.columns if c != "scenario")]]
 
 
@@ -111,7 +149,11 @@ def markdown(tables: dict[str, pd.DataFrame], header: Sequence[str], reference: 
     lines = ["# Leaderboard", "", *header, *tuned_lines(tables), "",
              f"Cells: {PLUS_MINUS} (n seeds per method). `vs_{reference}`: mean paired difference in the ranking "
              f"metric against `{reference}` on the same seeds; `p`: paired t-test. † marks a method whose ACC "
-             "interval reaches the scenario's chance level.", ""]
+             "interval reaches the scenario's chance level.",
+             *(["`vs_control`: the same paired difference against the method's own flat control (same model, "
+                "every level updated every step), `p_control` its p-value."]
+               if any(t.get("vs_control", pd.Series(dtype=float)).map(math.isfinite).any() for t in tables.values())
+               else []), ""]
     for scenario, table in tables.items():
         lines += [f"## {scenario}", "", *markdown_table(display_table(table, columns, reference)), ""]
     return "\n".join(lines)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from nlbench.core.errors import UsageError, closest
 from nlbench.results import schema
-from nlbench.results.leaderboard import RANKABLE, flat_table, leaderboard, markdown, terminal_text
+from nlbench.results.leaderboard import RANKABLE, flat_table, leaderboard, markdown, own_controls, terminal_text
 from nlbench.results.store import read_matrix, run_filter, runs_frame, search
 
 
@@ -86,23 +86,26 @@ def header_lines(suite: str, command: str, runs: pd.DataFrame) -> list[str]:
             f"Regenerate from the store of {made_by}: `{command}`"]
 
 
+def control_of(name: str) -> str | None:
+    """The registered name of a method's flat control (None for a method without one, or not registered here)."""
+    from nlbench.core.registry import get_method
+
+    try:
+        return getattr(get_method(name), "CONTROL", None)
+    except UsageError:
+        return None
+
+
 def build_report(tracking_uri: str, suite: str, out: Path, command: str, experiment: str | None = None,
                  rank_by: str = "acc", reference: str = "naive", **filters: str | None) -> tuple[str, list[Path]]:
     """Write LEADERBOARD.md, leaderboard.csv and plots/ under `out`; return the terminal text and the paths."""
     experiment = experiment or f"nlbench-{suite}"
-    runs = search(tracking_uri, experiment, **filters)
-    frame = runs_frame(runs)
-    if frame.empty:
-        raise UsageError(f"no finished runs in experiment '{experiment}' at {tracking_uri} match the filters.")
-    methods = sorted(set(frame["method"]))
-    if reference not in methods:
-        raise UsageError(f"--reference '{reference}' has no finished run here{closest(reference, methods)}; "
-                         f"methods: {', '.join(methods)}.")
+    runs, frame = _frame_of(tracking_uri, experiment, reference, **filters)
     if frame[rank_by].isna().all():
         logged = [c for c in RANKABLE if frame[c].notna().any()]
         raise UsageError(f"--rank-by {rank_by}: no run here logged it (binary scenarios log bacc and auc); "
                          f"rank by one of: {', '.join(logged)}.")
-    tables = leaderboard(frame, rank_by=rank_by, reference=reference)
+    tables = leaderboard(frame, rank_by=rank_by, reference=reference, controls=own_controls(frame, control_of))
     matrices = mean_matrices(runs, frame, tracking_uri)
     out.mkdir(parents=True, exist_ok=True)
     md = out / "LEADERBOARD.md"
@@ -113,6 +116,46 @@ def build_report(tracking_uri: str, suite: str, out: Path, command: str, experim
     paths = [md, csv, *write_plots(tables, matrices, frame, out / "plots")]
     _log_to_parent(tracking_uri, experiment, paths, out)
     return terminal_text(tables, reference), paths
+
+
+def _frame_of(tracking_uri: str, experiment: str, reference: str, **filters: str | None
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    runs = search(tracking_uri, experiment, **filters)
+    frame = runs_frame(runs)
+    if frame.empty:
+        raise UsageError(f"no finished runs in experiment '{experiment}' at {tracking_uri} match the filters.")
+    methods = sorted(set(frame["method"]))
+    if reference not in methods:
+        raise UsageError(f"--reference '{reference}' has no finished run here{closest(reference, methods)}; "
+                         f"methods: {', '.join(methods)}.")
+    return runs, frame
+
+
+def build_nested_report(tracking_uri: str, suite: str, out: Path, command: str, experiment: str | None = None,
+                        reference: str = "naive", **filters: str | None) -> tuple[str, list[Path]]:
+    """Write NESTED.md, nested.csv and plots/forgetting_vs_{slowest_period,base_lr}.png under `out`."""
+    from nlbench.results.nested_study import plot_against, schedule_frame, study_markdown, study_table
+
+    experiment = experiment or f"nlbench-{suite}"
+    runs, frame = _frame_of(tracking_uri, experiment, reference, **filters)
+    frame = schedule_frame(frame, runs)
+    controls = own_controls(frame, control_of)
+    table = study_table(frame, controls, reference)
+    if table.empty:
+        raise UsageError(f"no Nested Learning method has finished runs in experiment '{experiment}'.")
+    out.mkdir(parents=True, exist_ok=True)
+    finished = runs[runs["run_id"].isin(frame["run_id"])]
+    md = out / "NESTED.md"
+    md.write_text(study_markdown(table, header_lines(suite, command, finished), reference) + "\n", encoding="utf-8")
+    csv = out / "nested.csv"
+    table.to_csv(csv, index=False)
+    scheduled = [m for m in sorted(set(frame["method"])) if m in controls or m in set(controls.values())]
+    paths = [md, csv,
+             plot_against(frame, "slowest", scheduled, reference, out / "plots" / "forgetting_vs_slowest_period.png",
+                          "slowest level's period (experiences, log)"),
+             plot_against(frame, "base_lr_scale", scheduled, reference, out / "plots" / "forgetting_vs_base_lr.png",
+                          "base level lr / its rule's lr", log=False)]
+    return table.to_string(index=False), paths
 
 
 def _log_to_parent(tracking_uri: str, experiment: str, paths: Sequence[Path], root: Path) -> None:

@@ -66,7 +66,8 @@ def runs_frame(runs: pd.DataFrame) -> pd.DataFrame:
     """MLflow's `search_runs` frame -> one row per (scenario, method, seed): its newest FINISHED child run, with
     its start time, scenario, method, family, seed, chance level, and one column per metric of `COLUMNS`."""
     if runs.empty:
-        return pd.DataFrame(columns=["run_id", "started", "scenario", "method", "family", "seed", "chance", "tuned"])
+        return pd.DataFrame(columns=["run_id", "started", "scenario", "method", "method_name", "family", "seed",
+                                     "chance", "tuned"])
     runs = runs[(runs.get(schema.tag_column(schema.KIND)) == schema.RUN_KIND) & (runs["status"] == "FINISHED")]
     runs = runs.sort_values("start_time", ascending=False)
 
@@ -78,6 +79,7 @@ def runs_frame(runs: pd.DataFrame) -> pd.DataFrame:
         "started": runs["start_time"],
         "scenario": runs[schema.tag_column("scenario")],
         "method": runs[schema.tag_column("method")],
+        "method_name": runs.get(schema.tag_column("method_name"), runs[schema.tag_column("method")]),
         "family": runs.get(schema.tag_column("family")),
         "seed": pd.to_numeric(runs[schema.tag_column("seed")]),
         "chance": metric(schema.CHANCE),
