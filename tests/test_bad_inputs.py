@@ -225,6 +225,10 @@ FLAGS = [
 
 ON_RUNS = [
     ("board-reference", ["leaderboard", "--suite", "toy", "--reference", "nope"], "--reference 'nope' has no finished"),
+    ("nested-control-form", ["nested-report", "--suite", "toy", "--control", "cms"], "expected METHOD=CONTROL"),
+    ("nested-control-unknown", ["nested-report", "--suite", "toy", "--control", "good=cms-flat"],
+     "--control: 'cms-flat' has no finished run here"),
+    ("nested-no-nested", ["nested-report", "--suite", "toy"], "no Nested Learning method has finished runs"),
     ("board-rank-by-absent", ["leaderboard", "--suite", "toy", "--rank-by", "bacc"], "--rank-by bacc: no run here"),
     ("board-rank-by-unknown", ["leaderboard", "--suite", "toy", "--rank-by", "speed"], "invalid choice: 'speed'"),
     ("board-out-file", ["leaderboard", "--suite", "toy", "--out", "afile"], "--out afile is a file"),

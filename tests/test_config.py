@@ -113,8 +113,9 @@ def test_builtin_suites_load():
     assert default.seeds == (0, 1, 2)
     assert len(default.run_configs()) == 2 * 11 * 3
     nested = load_suite("nested")
-    assert set(nested.methods) == {"cms", "hope", "hope-linear", "titans", "naive", "ewc", "replay"}
-    assert len(nested.run_configs()) == 2 * 7 * 3
+    assert set(nested.methods) == {"cms", "cms-flat", "hope", "hope-flat", "hope-linear", "titans", "naive", "ewc",
+                                   "replay"}
+    assert len(nested.run_configs()) == 2 * 9 * 3
     linear = [c for c in nested.run_configs() if c.method == "hope-linear"][0]
     assert linear.hparams["memory_hidden"] == 0 and linear.hparams["self_modify"] is False
 

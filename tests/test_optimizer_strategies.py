@@ -72,7 +72,7 @@ def test_optimizer_key_works_with_nested_strategies_and_is_logged(tracking_uri, 
         files = [a.path for a in client.list_artifacts(run_id, "optimizer_state")]
         assert files == ["optimizer_state/exp0.pt", "optimizer_state/exp1.pt"], method
         strategy = get_method(method)()
-        hp = strategy.resolve(hp)
+        hp = strategy.for_stream(strategy.resolve(hp), data)
         optimizer = strategy.make_optimizer(strategy.build_model(hp, data.info), hp)
         load_state(optimizer, client.download_artifacts(run_id, "optimizer_state/exp1.pt", str(tmp_path)))
         state = optimizer.state_dict()

@@ -10,6 +10,7 @@ from nlbench.core.registry import SCENARIOS, get_method
 from nlbench.nn.cms import ContinuumMemorySystem
 from nlbench.optim import LevelScheduledOptimizer, model_levels
 from nlbench.optim.periods import Period, PeriodRule, level_lr, parse_period, steps_per_experience
+from nlbench.results.store import runs_frame, search
 
 
 @pytest.mark.parametrize(("value", "period"), [
@@ -181,3 +182,51 @@ def test_stream_memory_carries_along_minibatches_and_resets_per_experience():
     titans.reset_stream_memory = lambda: reset.append(True)  # the plugin calls it at the next experience's start
     learner.train_experience(1)
     assert reset == [True]
+
+
+CONTROLLED_SUITE = """
+name = "controls"
+seeds = [0, 1]
+scenarios = ["split-digits"]
+methods = ["naive", "cms", "cms-flat", "cms-fast", "cms-wide"]
+[train]
+epochs = 1
+[scenario.split-digits]
+n_experiences = 2
+[method.cms-fast]
+name = "cms"
+frequencies = [1, 2, 4]
+[method.cms-wide]  # a different model: no flat control of its own here
+name = "cms"
+cms_hidden = 16
+"""
+
+
+def test_reports_pair_each_schedule_with_the_flat_control_of_the_same_model(tmp_path, tracking_uri):
+    import pandas as pd
+
+    from nlbench.cli import ExitCode, main
+
+    suite = tmp_path / "controls.toml"
+    suite.write_text(CONTROLLED_SUITE, encoding="utf-8")
+    assert main(["run", str(suite), "--tracking-uri", tracking_uri, "--no-progress"]) == ExitCode.OK
+    out = tmp_path / "board"
+    assert main(["leaderboard", "--suite", "controls", "--tracking-uri", tracking_uri, "--out", str(out)]) == 0
+    board = pd.read_csv(out / "leaderboard.csv").set_index("method")
+    assert board.loc["cms", "control"] == "cms-flat" and board.loc["cms-fast", "control"] == "cms-flat"
+    assert pd.isna(board.loc["cms-wide", "control"]) and pd.isna(board.loc["naive", "control"])
+    runs = search(tracking_uri, "nlbench-controls")
+    frame = runs_frame(runs)
+    acc = {m: g.set_index("seed")["acc"] for m, g in frame.groupby("method")}
+    assert board.loc["cms", "vs_control"] == pytest.approx((acc["cms"] - acc["cms-flat"]).mean(), abs=1e-6)
+    assert "`vs_control`" in (out / "LEADERBOARD.md").read_text(encoding="utf-8")
+
+    study = tmp_path / "study"
+    assert main(["nested-report", "--suite", "controls", "--tracking-uri", tracking_uri, "--out", str(study)]) == 0
+    table = pd.read_csv(study / "nested.csv").set_index("method")
+    assert set(table.index) == {"cms", "cms-flat", "cms-fast", "cms-wide"}
+    assert table.loc["cms", "control"] == "cms-flat" and pd.isna(table.loc["cms-wide", "control"])
+    assert str(table.loc["cms", "acc vs control"]).startswith(f"{(acc['cms'] - acc['cms-flat']).mean():+.3f}")
+    assert float(table.loc["cms", "slowest (exp)"]) == 1.0  # the default slowest level spans an experience
+    assert (study / "plots" / "forgetting_vs_slowest_period.png").stat().st_size > 0
+    assert (study / "plots" / "forgetting_vs_base_lr.png").stat().st_size > 0

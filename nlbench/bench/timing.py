@@ -41,6 +41,7 @@ def scenario_data(scenario: str, seed: int) -> ScenarioData:
 def trainer(method_name: str, hp: dict, data: ScenarioData) -> tuple[Callable[[Tensor, Tensor], None], nn.Module]:
     """One training step on a batch (forward, backward, optimizer step), and the model it trains."""
     method = get_method(method_name)()
+    hp = method.for_stream(hp, data)
     model = method.build_model(hp, data.info)
     optimizer = method.make_optimizer(model, hp)
     loss_fn = nn.CrossEntropyLoss()

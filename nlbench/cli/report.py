@@ -1,4 +1,4 @@
-"""`nlbench leaderboard` and `nlbench model-table`: published tables, regenerated from the runs in the store."""
+"""`nlbench leaderboard`, `nlbench nested-report` and `nlbench model-table`: tables regenerated from the store."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from nlbench.cli.common import ExitCode, add_data_dir, add_filters, add_tracking, data_dir, out_dir, store_uri
+from nlbench.core.errors import UsageError
 
 
 def add_parsers(sub: Any) -> None:
@@ -29,6 +30,8 @@ def add_parsers(sub: Any) -> None:
                            allow_abbrev=False)
     _add_selection(study)
     study.add_argument("--reference", default="naive", help="Method every other is paired against. Default: naive")
+    study.add_argument("--control", action="append", default=[], metavar="METHOD=CONTROL",
+                       help="Pair METHOD with CONTROL instead of its own flat control (repeatable)")
     study.add_argument("--out", default="results", metavar="DIR",
                        help="Directory for NESTED.md, nested.csv and plots/. Default: results")
     study.set_defaults(func=cmd_nested_report)
@@ -87,10 +90,17 @@ def cmd_nested_report(args: argparse.Namespace) -> int:
     from nlbench.results.report import build_nested_report
 
     out, filters = out_dir(args.out), _filters(args)
+    pairs = {}
+    for item in args.control:
+        method, sep, control = item.partition("=")
+        if not sep or not method or not control:
+            raise UsageError(f"--control {item!r}: expected METHOD=CONTROL, e.g. --control cms=cms-flat-lr.")
+        pairs[method] = control
     command = command_line(args, "nested-report", ("experiment", "scenario", "method", "family"),
                            {"reference": "naive"}, filters["tags"])
+    command += "".join(f" --control {m}={c}" for m, c in pairs.items())
     text, paths = build_nested_report(store_uri(args), args.suite, out, command, experiment=args.experiment,
-                                      reference=args.reference, **filters)
+                                      reference=args.reference, pairs=pairs, **filters)
     print(text)
     print(f"\nWrote {len(paths)} files under {args.out}/ (NESTED.md, nested.csv, plots/).")
     return ExitCode.OK

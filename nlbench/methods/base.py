@@ -85,6 +85,10 @@ class Method(Declared, ABC):
     def check_hp(cls, hp: Mapping[str, Any], where: str) -> None:
         """Cross-parameter checks a single rule cannot express; raise UsageError."""
 
+    def for_stream(self, hp: dict[str, Any], data: ScenarioData) -> dict[str, Any]:
+        """`hp` with what depends on the stream resolved (a CMS period given in experiences, say). Default: `hp`."""
+        return hp
+
     @abstractmethod
     def make_learner(self, hp: dict[str, Any], data: ScenarioData, device: str) -> Learner:
         """A fresh learner for one run (model and optimizer initialised from the global torch seed)."""

@@ -189,16 +189,22 @@ class NestedMethod(AvalancheMethod):
 
         return build_classifier(self.build_net(hp, info), info)
 
-    def make_learner(self, hp: dict[str, Any], data: ScenarioData, device: str) -> Learner:
+    def for_stream(self, hp: dict[str, Any], data: ScenarioData) -> dict[str, Any]:
+        """Every period in optimizer steps for this stream, checked against the CMS variant."""
         if not self.scheduled:
-            return super().make_learner(hp, data, device)
+            return hp
         resolved = resolve_time_scales(hp, data)
         try:
             check_periods(resolved["frequencies"], resolved["cms_variant"])
         except ValueError as exc:
             raise _usage("", self.NAME, exc) from exc
+        return resolved
+
+    def make_learner(self, hp: dict[str, Any], data: ScenarioData, device: str) -> Learner:
+        resolved = self.for_stream(hp, data)
         learner = super().make_learner(resolved, data, device)
-        learner.learned = {"schedule": time_scale_record(resolved)}
+        if self.scheduled:
+            learner.learned = {"schedule": time_scale_record(resolved)}
         return learner
 
     def make_optimizer(self, model: nn.Module, hp: Mapping[str, Any]) -> Any:

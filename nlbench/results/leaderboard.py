@@ -24,17 +24,18 @@ HIGHER_IS_BETTER = {c.label: c.higher_is_better for c in COLUMNS}
 RANKABLE = tuple(HIGHER_IS_BETTER)
 
 
-def own_controls(frame: pd.DataFrame, control_of: Callable[[str], str | None]) -> dict[str, str]:
+def own_controls(frame: pd.DataFrame, control_of: Callable[[str], str | None],
+                 same_model: Callable[[str, str], bool] = lambda label, control: True) -> dict[str, str]:
     """{method label: label of its flat control}: `control_of(registered name)` names the control's registered
-    method; its label is the one spelled the same, else the only label of that method (variants share it)."""
+    method, and a label of it is the control when `same_model(label, control label)` (a variant with a linear
+    memory is not paired with a control that has an MLP memory); the label spelled like the method comes first."""
     names = dict(zip(frame["method"], frame.get("method_name", frame["method"]), strict=True))
     controls = {}
     for label, name in names.items():
         control = control_of(name)
-        candidates = [lab for lab, n in names.items() if n == control]
-        if control in candidates:
-            controls[label] = control
-        elif len(candidates) == 1:
+        candidates = sorted((lab for lab, n in names.items() if n == control and same_model(label, lab)),
+                            key=lambda lab: lab != control)
+        if candidates:
             controls[label] = candidates[0]
     return controls
 

@@ -30,13 +30,14 @@ def schedule_frame(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     control's levels are one step) and `base_lr_scale` (1 for a flat control: it trains the base at lr)."""
     params = runs.set_index("run_id")
     per = pd.to_numeric(_param(params, "schedule.steps_per_experience"), errors="coerce")
-    periods = _param(params, "schedule.resolved_frequencies").map(lambda v: max(json.loads(v)) if v else math.nan)
+    periods = _param(params, "schedule.resolved_frequencies").map(
+        lambda v: max(json.loads(v)) if isinstance(v, str) else math.nan)
     slowest = (periods / per).reindex(frame["run_id"]).to_numpy()
     scale = pd.to_numeric(_param(params, "base_lr_scale"), errors="coerce").reindex(frame["run_id"]).to_numpy()
     levels = pd.to_numeric(_param(params, "levels"), errors="coerce").reindex(frame["run_id"]).to_numpy()
     flat = ~np.isnan(levels)
-    data_per = (pd.Series(per.values, index=params.index).groupby(params[f"tags.{'scenario'}"]).median()
-                if "tags.scenario" in params else pd.Series(dtype=float))
+    # a flat control's period is one step: 1 / (the scenario's steps per experience, from its scheduled runs)
+    data_per = per.groupby(params["tags.scenario"]).median() if "tags.scenario" in params else pd.Series(dtype=float)
     out = frame.copy()
     out["slowest"] = np.where(flat, [1 / data_per.get(s, math.nan) for s in frame["scenario"]], slowest)
     out["base_lr_scale"] = np.where(flat, 1.0, scale)

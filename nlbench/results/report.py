@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -96,6 +97,35 @@ def control_of(name: str) -> str | None:
         return None
 
 
+SCHEDULE_KEYS = ("frequencies", "cms_variant", "partial_chunk", "level_lrs", "level_lr_rule", "base_period",
+                 "base_lr_scale", "levels")  # what a flat control takes away; every other knob must match
+
+
+def model_matcher(runs: pd.DataFrame) -> Any:
+    """`same_model(label, control)`: the two labels' runs logged the same values for every hyperparameter both
+    have, the level schedule aside, and as many CMS levels."""
+    import json
+
+    method_tag = schema.tag_column("method")
+    params: dict[str, dict[str, Any]] = {}
+    for label, group in runs.groupby(method_tag):
+        first = group.iloc[0]
+        params[label] = {c[len("params."):]: first[c] for c in group.columns
+                         if c.startswith("params.") and isinstance(first[c], str)}
+
+    def hyper(label: str) -> dict[str, Any]:
+        return {k: v for k, v in params.get(label, {}).items() if "." not in k and k not in (*SCHEDULE_KEYS, "seed")}
+
+    def same_model(label: str, control: str) -> bool:
+        a, b = hyper(label), hyper(control)
+        if any(a[k] != b[k] for k in set(a) & set(b)):
+            return False
+        levels, periods = params.get(control, {}).get("levels"), params.get(label, {}).get("frequencies")
+        return levels is None or periods is None or len(json.loads(periods)) == int(levels)
+
+    return same_model
+
+
 def build_report(tracking_uri: str, suite: str, out: Path, command: str, experiment: str | None = None,
                  rank_by: str = "acc", reference: str = "naive", **filters: str | None) -> tuple[str, list[Path]]:
     """Write LEADERBOARD.md, leaderboard.csv and plots/ under `out`; return the terminal text and the paths."""
@@ -105,7 +135,8 @@ def build_report(tracking_uri: str, suite: str, out: Path, command: str, experim
         logged = [c for c in RANKABLE if frame[c].notna().any()]
         raise UsageError(f"--rank-by {rank_by}: no run here logged it (binary scenarios log bacc and auc); "
                          f"rank by one of: {', '.join(logged)}.")
-    tables = leaderboard(frame, rank_by=rank_by, reference=reference, controls=own_controls(frame, control_of))
+    controls = own_controls(frame, control_of, model_matcher(runs))
+    tables = leaderboard(frame, rank_by=rank_by, reference=reference, controls=controls)
     matrices = mean_matrices(runs, frame, tracking_uri)
     out.mkdir(parents=True, exist_ok=True)
     md = out / "LEADERBOARD.md"
@@ -132,14 +163,22 @@ def _frame_of(tracking_uri: str, experiment: str, reference: str, **filters: str
 
 
 def build_nested_report(tracking_uri: str, suite: str, out: Path, command: str, experiment: str | None = None,
-                        reference: str = "naive", **filters: str | None) -> tuple[str, list[Path]]:
-    """Write NESTED.md, nested.csv and plots/forgetting_vs_{slowest_period,base_lr}.png under `out`."""
+                        reference: str = "naive", pairs: dict[str, str] | None = None,
+                        **filters: str | None) -> tuple[str, list[Path]]:
+    """Write NESTED.md, nested.csv and plots/forgetting_vs_{slowest_period,base_lr}.png under `out`; `pairs`
+    replaces the automatic flat control of some methods."""
     from nlbench.results.nested_study import plot_against, schedule_frame, study_markdown, study_table
 
     experiment = experiment or f"nlbench-{suite}"
     runs, frame = _frame_of(tracking_uri, experiment, reference, **filters)
     frame = schedule_frame(frame, runs)
-    controls = own_controls(frame, control_of)
+    controls = own_controls(frame, control_of, model_matcher(runs))
+    for method, control in (pairs or {}).items():
+        labels = set(frame["method"])
+        for label in (method, control):
+            if label not in labels:
+                raise UsageError(f"--control: '{label}' has no finished run here{closest(label, labels)}.")
+        controls[method] = control
     table = study_table(frame, controls, reference)
     if table.empty:
         raise UsageError(f"no Nested Learning method has finished runs in experiment '{experiment}'.")
