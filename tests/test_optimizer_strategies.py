@@ -43,6 +43,8 @@ def test_optimizer_key_works_with_nested_strategies_and_is_logged(tracking_uri, 
         [method.cms]
         optimizer = "m3"
         lr = 0.003
+        level_lr_rule = "equal"  # at M3's small lr, every level and the base need the full rate in one epoch
+        base_lr_scale = 1.0
         optimizer_options = {period = 4}
         save_optimizer_state = true
         [method.hope]
