@@ -16,9 +16,10 @@ from nlbench.nn.cms import CMSClassifier
 class CMS(NestedMethod):
     """Linear -> CMS levels updating every `frequencies` steps on summed gradients (Eq. 71) -> linear head.
 
-    Knobs: `frequencies` (chunk size C(l) of each level, in optimizer steps), `cms_variant`
-    (sequential | nested | independent), `cms_hidden` (each level's MLP width), `dim` (model width),
-    `level_lrs` (eta^(l) per level), `partial_chunk` (flush | carry at the end of an experience).
+    Knobs: `frequencies` (chunk size C(l) of each level, in optimizer steps or experiences), `level_lr_rule`
+    (eta^(l) = lr or lr / C(l)), `base_period` and `base_lr_scale` (the level of every other parameter),
+    `cms_variant` (sequential | nested | independent), `cms_hidden` (each level's MLP width), `dim` (model width),
+    `level_lrs` (eta^(l) by hand), `partial_chunk` (flush | carry at the end of an experience).
     """
 
     NAME = "cms"

@@ -24,7 +24,8 @@ TRAIN_PARAMS: dict[str, Param] = {
                                                     "artifact optimizer_state/exp{i}.pt"),
     "online": Param(False, Boolean(), "cut each experience into small sub-experiences, each seen once"),
     "online_experience_size": Param(10, COUNT, "samples per online sub-experience"),
-    "lr": Param(0.1, POSITIVE, "learning rate (of every CMS level, unless level_lrs)", Float(3e-3, 0.3, log=True)),
+    "lr": Param(0.1, POSITIVE, "learning rate (a CMS level's: by level_lr_rule, unless level_lrs)",
+                Float(3e-3, 0.3, log=True)),
     "momentum": Param(0.0, Interval(float, 0.0, 1.0, closed="left"), "momentum of sgd, delta-momentum, "
                                                                       "deep-momentum, muon and meta-opt"),
     "weight_decay": Param(0.0, NON_NEGATIVE, "L2 weight decay"),
