@@ -139,10 +139,10 @@ class NestedMethod(AvalancheMethod):
         cms = {"cms_hidden": CMS_PARAMS["cms_hidden"], **FLAT_PARAMS} if cls.FLAT else CMS_PARAMS
         return {**TRAIN_PARAMS, **NESTED_PARAMS, **cms}
 
-    @property
-    def scheduled(self) -> bool:
+    @classmethod
+    def scheduled(cls) -> bool:
         """Whether the model's levels run on the CMS schedule (not for Titans alone or a flat control)."""
-        return self.USES_CMS and not self.FLAT
+        return cls.USES_CMS and not cls.FLAT
 
     @classmethod
     def check_hp(cls, hp: Mapping[str, Any], where: str) -> None:
@@ -155,7 +155,7 @@ class NestedMethod(AvalancheMethod):
             raise UsageError(f"{where + ': ' if where else ''}'memory_reset' of method '{cls.NAME}' applies to a "
                              f"memory carried along the stream: it needs memory_scope = 'stream'. Got "
                              f"memory_scope = {hp['memory_scope']!r} instead.")
-        if cls.USES_CMS and not cls.FLAT:
+        if cls.scheduled():
             cls._check_schedule(hp, f"{where + ': ' if where else ''}method '{cls.NAME}'")
 
     @staticmethod
@@ -174,8 +174,8 @@ class NestedMethod(AvalancheMethod):
                              f"slower one). Got {hp['frequencies']!r} instead.")
         named = [("frequencies", v) for v in hp["frequencies"]] + [("base_period", hp["base_period"])]
         for key, value in named:
-            if hp["partial_chunk"] == "flush" and parse_period(value).unit == "experience" \
-                    and parse_period(value).amount > 1:
+            period = parse_period(value)
+            if hp["partial_chunk"] == "flush" and period.unit == "experience" and period.amount > 1:
                 raise UsageError(f"{owner}: '{key}' value {value!r} spans more than one experience, but "
                                  "partial_chunk = 'flush' applies every level at each experience's end: set "
                                  "partial_chunk = 'carry'.")
@@ -191,7 +191,7 @@ class NestedMethod(AvalancheMethod):
 
     def for_stream(self, hp: dict[str, Any], data: ScenarioData) -> dict[str, Any]:
         """Every period in optimizer steps for this stream, checked against the CMS variant."""
-        if not self.scheduled:
+        if not self.scheduled():
             return hp
         resolved = resolve_time_scales(hp, data)
         try:
@@ -203,12 +203,12 @@ class NestedMethod(AvalancheMethod):
     def make_learner(self, hp: dict[str, Any], data: ScenarioData, device: str) -> Learner:
         resolved = self.for_stream(hp, data)
         learner = super().make_learner(resolved, data, device)
-        if self.scheduled:
+        if self.scheduled():
             learner.learned = {"schedule": time_scale_record(resolved)}
         return learner
 
     def make_optimizer(self, model: nn.Module, hp: Mapping[str, Any]) -> Any:
-        if not self.scheduled:  # one optimizer over every parameter, as for naive
+        if not self.scheduled():  # one optimizer over every parameter, as for naive
             return build_optimizer(model.parameters(), hp, model)
         levels = model_levels(model, base_period=hp["base_period"])
         if hp["base_lr_scale"] == 0:  # a frozen base: no gradient, no update (the paper's eta -> 0 limit)
@@ -222,7 +222,7 @@ class NestedMethod(AvalancheMethod):
         from nlbench.methods.plugins import FlushPartialChunks, ResetStreamMemory
 
         plugins: list[Any] = []
-        if self.scheduled and hp["partial_chunk"] == "flush":
+        if self.scheduled() and hp["partial_chunk"] == "flush":
             plugins.append(FlushPartialChunks())
         if hp.get("memory_reset") == "experience":
             plugins.append(ResetStreamMemory())
