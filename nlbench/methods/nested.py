@@ -53,6 +53,8 @@ CMS_PARAMS: dict[str, Param] = {
 
 # The same-architecture control of a CMS method: the same levels, every one updated every step at one lr.
 FLAT_PARAMS: dict[str, Param] = {"levels": Param(3, COUNT, "CMS levels, each updated at every step with lr")}
+# What a flat control takes away from its method: every other hyperparameter of the two must match.
+SCHEDULE_KEYS = tuple(k for k in {**CMS_PARAMS, **FLAT_PARAMS} if k != "cms_hidden")
 
 TITANS_PARAMS: dict[str, Param] = {
     "memory_hidden": Param(32, Interval(int, 0, None), "hidden width of the memories (0: a linear memory, run "
@@ -136,7 +138,7 @@ class NestedMethod(AvalancheMethod):
         # The MLP's `hidden_sizes` does not apply: each Nested Learning model has its own width knobs.
         if not cls.USES_CMS:
             return {**TRAIN_PARAMS, **NESTED_PARAMS}
-        cms = {"cms_hidden": CMS_PARAMS["cms_hidden"], **FLAT_PARAMS} if cls.FLAT else CMS_PARAMS
+        cms = {k: p for k, p in CMS_PARAMS.items() if k not in SCHEDULE_KEYS} | FLAT_PARAMS if cls.FLAT else CMS_PARAMS
         return {**TRAIN_PARAMS, **NESTED_PARAMS, **cms}
 
     @classmethod

@@ -96,7 +96,7 @@ class LevelScheduledOptimizer:
         lv.pending = 0
         if lv.resets is not None:  # nested CMS: the fast level restarts from its new initial state, moments too
             with torch.no_grad():
-                for fast, init in zip(lv.spec.meta_of or [], lv.spec.params, strict=True):
+                for fast, init in zip(lv.resets.spec.params, lv.spec.params, strict=True):
                     fast.copy_(init)
             reset_memory(lv.resets.optimizer)
 

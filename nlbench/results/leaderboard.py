@@ -101,11 +101,11 @@ def display_table(table: pd.DataFrame, columns: Sequence[str], reference: str = 
         out[label] = table[label].map(str)
     vs = f"vs_{reference}"
     out[vs] = table[vs].map(_signed)
-    out["p"] = table["p"].map(_p_value)
+    out["p"] = table["p"].map(p_text)
     if "vs_control" in table and table["vs_control"].map(math.isfinite).any():
         out["vs_control"] = [f"{_signed(d)} ({c})" if c else "" for d, c in zip(table["vs_control"], table["control"],
                                                                               strict=True)]
-        out["p_control"] = table["p_control"].map(_p_value)
+        out["p_control"] = table["p_control"].map(p_text)
     if "tuned" in table and table["tuned"].astype(bool).any():  # a tuned suite: which values were tuned
         out["tuned"] = table["tuned"].map(lambda note: "tuned" if note else "default")
     return out
@@ -115,7 +115,8 @@ def _signed(d: float) -> str:
     return "" if not math.isfinite(d) else f"{d:+.3f}"
 
 
-def _p_value(p: float) -> str:
+def p_text(p: float) -> str:
+    """A p-value as the tables print it."""
     return "" if not math.isfinite(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
 
 

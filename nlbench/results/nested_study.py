@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nlbench.results.leaderboard import p_text
 from nlbench.results.tables import estimate, markdown_table, paired_difference
 
 METRICS = ("acc", "forgetting")
@@ -50,8 +51,8 @@ def _diff(a: pd.Series, b: pd.Series) -> str:
         return ""
     _, p, _ = paired_difference(a, b)
     e = estimate(list((a[both] - b[both]).astype(float)))
-    p_text = "" if not math.isfinite(p) else ", p <0.001" if p < 0.001 else f", p {p:.3f}"
-    return f"{e.mean:+.3f} ± {e.ci95:.3f}{p_text}" if e.n > 1 else f"{e.mean:+.3f}"
+    p_part = f", p {p_text(p)}" if math.isfinite(p) else ""
+    return f"{e.mean:+.3f} ± {e.ci95:.3f}{p_part}" if e.n > 1 else f"{e.mean:+.3f}"
 
 
 def study_table(frame: pd.DataFrame, controls: Mapping[str, str], reference: str = "naive") -> pd.DataFrame:

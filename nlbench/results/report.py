@@ -3,6 +3,7 @@ to the suite's latest parent run. The statistics are in `nlbench.results.leaderb
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Sequence
@@ -97,14 +98,10 @@ def control_of(name: str) -> str | None:
         return None
 
 
-SCHEDULE_KEYS = ("frequencies", "cms_variant", "partial_chunk", "level_lrs", "level_lr_rule", "base_period",
-                 "base_lr_scale", "levels")  # what a flat control takes away; every other knob must match
-
-
 def model_matcher(runs: pd.DataFrame) -> Any:
     """`same_model(label, control)`: the two labels' runs logged the same values for every hyperparameter both
     have, the level schedule aside, and as many CMS levels."""
-    import json
+    from nlbench.methods.nested import SCHEDULE_KEYS
 
     method_tag = schema.tag_column("method")
     params: dict[str, dict[str, Any]] = {}
@@ -173,8 +170,8 @@ def build_nested_report(tracking_uri: str, suite: str, out: Path, command: str, 
     runs, frame = _frame_of(tracking_uri, experiment, reference, **filters)
     frame = schedule_frame(frame, runs)
     controls = own_controls(frame, control_of, model_matcher(runs))
+    labels = set(frame["method"])
     for method, control in (pairs or {}).items():
-        labels = set(frame["method"])
         for label in (method, control):
             if label not in labels:
                 raise UsageError(f"--control: '{label}' has no finished run here{closest(label, labels)}.")
