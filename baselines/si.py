@@ -7,6 +7,7 @@ and SI silently reduces to naive fine-tuning. We replace it with a copying versi
 the plugin (tests/test_baselines.py checks the importances are non-zero on CPU).
 """
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,10 +43,24 @@ class SI(AvalancheMethod):
         # xi of Zenke et al.: Avalanche's 1e-7 lets near-zero weight changes blow the importances up (loss -> -inf
         # on digits); 0.1 is the value of van de Ven et al.'s SI code.
         "si_eps": Param(0.1, POSITIVE, "damping xi of the importances"),
+        # Avalanche caps every importance at 0.001; Zenke et al. and van de Ven et al. do not cap (0 here).
+        "si_clip": Param(0.001, NON_NEGATIVE, "cap on each importance (Avalanche's 0.001; 0: no cap)"),
     }
 
     def plugins(self, hp: Mapping[str, Any], info: ScenarioInfo) -> list[Any]:
-        from avalanche.training.plugins import SynapticIntelligencePlugin
+        return [si_plugin(hp["si_lambda"], hp["si_eps"], hp["si_clip"])]
 
-        patch_avalanche_si()
-        return [SynapticIntelligencePlugin(si_lambda=hp["si_lambda"], eps=hp["si_eps"])]
+
+def si_plugin(si_lambda: float, eps: float, clip: float) -> Any:
+    """Avalanche's SI (weights copied, see above) with the importance cap `clip` (0: none)."""
+    from avalanche.training.plugins import SynapticIntelligencePlugin
+
+    patch_avalanche_si()
+
+    class CappedSI(SynapticIntelligencePlugin):
+        def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+            super(SynapticIntelligencePlugin, self).after_training_exp(strategy, **kwargs)
+            self.update_ewc_data(strategy.model, self.ewc_data, self.syn_data, clip or math.inf,
+                                 self.excluded_parameters, 1, eps=self.eps)
+
+    return CappedSI(si_lambda=si_lambda, eps=eps)

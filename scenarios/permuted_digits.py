@@ -7,19 +7,24 @@ from nlbench.core.registry import register_scenario
 from nlbench.data.scenario import Experience, Scenario
 from nlbench.data.sources.digits import load_digits_scaled
 from nlbench.data.splits import TEST_SIZE, stratified_split
-from nlbench.data.streams import permutation, permute_pixels
+from nlbench.data.streams import LABEL_SETTING, labels_for_setting, permutation, permute_pixels
 
 
 @register_scenario
 class PermutedDigits(Scenario):
-    """All 10 digit classes under N pixel permutations (experience 0 unpermuted); domain-incremental."""
+    """All 10 digit classes under N pixel permutations (experience 0 the identity); domain-, task- or class-IL."""
 
     NAME = "permuted-digits"
     SETTING = "domain-incremental"
     PARAMS = {
         "n_experiences": Param(5, Interval(int, 1, 100), "permutations (experience 0 is the identity)"),
         "test_size": TEST_SIZE,
+        "setting": LABEL_SETTING,
     }
+
+    @property
+    def setting(self) -> str:
+        return self.options["setting"]
 
     def make_experiences(self, seed: int) -> list[Experience]:
         x, y = load_digits_scaled()
@@ -32,4 +37,4 @@ class PermutedDigits(Scenario):
             perm = permutation(n_pixels, seed, i)
             experiences.append(Experience(permute_pixels(x_tr, perm), y_tr, permute_pixels(x_te, perm), y_te,
                                           task_label=0, classes=tuple(range(10))))
-        return experiences
+        return labels_for_setting(experiences, self.setting)

@@ -5,20 +5,26 @@ from __future__ import annotations
 from nlbench.core.params import Interval, Param
 from nlbench.core.registry import register_scenario
 from nlbench.data.scenario import Experience, Scenario
-from nlbench.data.sources.mnist import SUBSAMPLE_PARAMS, MNISTSource, domain_experiences
-from nlbench.data.streams import permutation, permute_pixels
+from nlbench.data.sources.mnist import MNIST_PARAMS, MNISTSource, domain_experiences
+from nlbench.data.streams import LABEL_SETTING, labels_for_setting, permutation, permute_pixels
 
 
 @register_scenario
 class PermutedMNIST(MNISTSource, Scenario):
-    """MNIST under N pixel permutations (default 10, experience 0 unpermuted); domain-incremental."""
+    """MNIST under N pixel permutations (default 10, experience 0 unpermuted); domain-, task- or class-incremental."""
 
     NAME = "permuted-mnist"
     SETTING = "domain-incremental"
     PARAMS = {"n_experiences": Param(10, Interval(int, 1, 100), "permutations (experience 0 is the identity)"),
-              **SUBSAMPLE_PARAMS}
+              "setting": LABEL_SETTING, **MNIST_PARAMS}
+
+    @property
+    def setting(self) -> str:
+        return self.options["setting"]
 
     def make_experiences(self, seed: int) -> list[Experience]:
-        return domain_experiences(self.options, seed, self.options["n_experiences"],
-                                  lambda x, i: permute_pixels(x, permutation(28 * 28, seed, i)),
-                                  self.data_dir)
+        side = 28 + 2 * self.options["pad"]
+        experiences = domain_experiences(self.options, seed, self.options["n_experiences"],
+                                         lambda x, i: permute_pixels(x, permutation(side * side, seed, i)),
+                                         self.data_dir)
+        return labels_for_setting(experiences, self.setting)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from nlbench.core.params import Interval, NumberList, Param
 from nlbench.core.registry import register_scenario
 from nlbench.data.scenario import Experience, Scenario
-from nlbench.data.sources.mnist import SUBSAMPLE_PARAMS, MNISTSource, domain_experiences
+from nlbench.data.sources.mnist import MNIST_PARAMS, MNISTSource, domain_experiences
 from nlbench.data.streams import rotate
 
 
@@ -17,7 +17,7 @@ class RotatedMNIST(MNISTSource, Scenario):
     SETTING = "domain-incremental"
     PARAMS = {"angles": Param([0.0, 45.0, 90.0, 135.0, 180.0], NumberList(None, Interval(float, -360.0, 360.0)),
                               "rotation of each experience, in degrees"),
-              **SUBSAMPLE_PARAMS}
+              **MNIST_PARAMS}
 
     def make_experiences(self, seed: int) -> list[Experience]:
         angles = self.options["angles"]

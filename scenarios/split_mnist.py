@@ -6,9 +6,10 @@ import numpy as np
 
 from nlbench.core.registry import register_scenario
 from nlbench.data.sources.mnist import (
-    SUBSAMPLE_PARAMS,
+    MNIST_PARAMS,
     MNISTSource,
     mnist_images,
+    standardize,
     to_float,
     to_labels,
 )
@@ -18,10 +19,10 @@ from nlbench.data.streams import Split, SplitScenario, subsample
 
 @register_scenario
 class SplitMNIST(MNISTSource, SplitScenario):
-    """MNIST digits in 5 experiences of 2 classes; class-incremental, or task-incremental with task labels."""
+    """MNIST digits in 5 experiences of 2 classes; class-, task- (task labels) or domain-incremental (labels mod 2)."""
 
     NAME = "split-mnist"
-    PARAMS = SUBSAMPLE_PARAMS
+    PARAMS = MNIST_PARAMS
 
     def split(self, classes: np.ndarray, index: int, seed: int) -> Split:
         (x_tr, y_tr, x_te, y_te), _ = mnist_images(self.data_dir)
@@ -31,4 +32,6 @@ class SplitMNIST(MNISTSource, SplitScenario):
             x_te, y_te, te, tr = x_tr, y_tr, tr[tuning[1]], tr[tuning[0]]
         tr = tr[subsample(y_tr[tr], self.options["subsample"], derived_seed(seed, index))]
         te = te[subsample(y_te[te], self.options["test_subsample"], derived_seed(seed, 100 + index))]
-        return to_float(x_tr[tr]), to_labels(y_tr[tr]), to_float(x_te[te]), to_labels(y_te[te])
+        pad = self.options["pad"]
+        return (standardize(to_float(x_tr[tr], pad), self.options), to_labels(y_tr[tr]),
+                standardize(to_float(x_te[te], pad), self.options), to_labels(y_te[te]))

@@ -129,6 +129,41 @@ SUITE_FILES = [
                          'sites = ["mars"]\n'),
      "The 'sites' parameter of scenario 'heart-sites' must be a non-empty list of distinct values"),
     ("report-dir-file", {"s.toml": OK + 'report = "model-table"\n', "rd": ""}, "--report-dir rd is a file"),
+    ("report-unknown", suite(OK + 'report = "reproduction"\n'), "'report' must be one of model-table, reproduce"),
+    # The knobs of published protocols (issue 17).
+    ("iterations-negative", suite(OK + "[train]\niterations = -5\n"),
+     "The 'iterations' parameter of [train] must be an int in the range [0, inf). Got -5"),
+    ("iterations-online", suite(OK + "[method.naive]\niterations = 100\nonline = true\n"),
+     "an online stream is seen once"),
+    ("activation", suite(OK + '[train]\nactivation = "swish"\n'),
+     "The 'activation' parameter of [train] must be one of 'relu', 'tanh', 'sigmoid', 'gelu'. Got 'swish'"),
+    ("dropout-one", suite(OK + "[train]\ndropout = 1.0\n"), "must be a float in the range [0, 1). Got 1.0"),
+    ("lwf-alpha-negative", suite('scenarios = ["split-digits"]\nmethods = ["lwf"]\n[method.lwf]\n'
+                                 "lwf_alpha = [0.0, -1.0]\n"),
+     "'lwf_alpha' parameter of method 'lwf' must be a float in the range [0, inf) or a list of one or more numbers"),
+    ("lwf-ce-scale", suite('scenarios = ["split-digits"]\nmethods = ["lwf"]\n[method.lwf]\nlwf_ce_scale = "t"\n'),
+     "must be one of '1', '1/t'. Got 't'"),
+    ("ewc-fisher", suite('scenarios = ["split-digits"]\nmethods = ["ewc"]\n[method.ewc]\nfisher = "exact"\n'),
+     "The 'fisher' parameter of method 'ewc' must be one of 'batch', 'sample'"),
+    ("si-clip", suite('scenarios = ["split-digits"]\nmethods = ["si"]\n[method.si]\nsi_clip = -1.0\n'),
+     "The 'si_clip' parameter of method 'si' must be a float in the range [0, inf)"),
+    ("shuffle-and-order", suite(OK + "[scenario.split-digits]\nshuffle_classes = true\n"
+                                     "class_order = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n"),
+     "takes 'class_order' or 'shuffle_classes', not both"),
+    ("task-and-domain", suite(OK + "[scenario.split-digits]\ntask_incremental = true\ndomain_incremental = true\n"),
+     "is task- or domain-incremental, not both"),
+    ("permuted-setting", suite('scenarios = ["permuted-digits"]\nmethods = ["naive"]\n[scenario.permuted-digits]\n'
+                               'setting = "class"\n'),
+     "The 'setting' parameter of scenario 'permuted-digits' must be one of 'class-incremental'"),
+    ("mnist-pad", suite('scenarios = ["permuted-mnist"]\nmethods = ["naive"]\n[scenario.permuted-mnist]\npad = 17\n'),
+     "The 'pad' parameter of scenario 'permuted-mnist' must be an int in the range [0, 16]. Got 17"),
+    ("mnist-normalize", suite('scenarios = ["split-mnist"]\nmethods = ["naive"]\n[scenario.split-mnist]\n'
+                              'normalize = "yes"\n'),
+     "The 'normalize' parameter of scenario 'split-mnist' must be a bool"),
+    ("scenario-train-key", suite(OK + "[scenario.split-digits.train]\newc_lambda = 1.0\n"),
+     "unknown parameter 'ewc_lambda' for [scenario.split-digits.train]"),
+    ("scenario-train-int", suite(OK + "[scenario.split-digits]\ntrain = 5\n"),
+     "[scenario.split-digits.train] must be a table"),
 ]
 
 FLAGS = [

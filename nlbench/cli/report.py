@@ -44,6 +44,15 @@ def add_parsers(sub: Any) -> None:
     add_data_dir(table)
     table.set_defaults(func=cmd_model_table)
 
+    rep = sub.add_parser("reproduce-report", help="Published numbers next to nlbench's (results/reproduce.md) from "
+                                                  "the runs of the reproduce suite in MLflow", allow_abbrev=False)
+    rep.add_argument("--suite", default="reproduce", help="Suite whose runs to read. Default: reproduce")
+    rep.add_argument("--experiment", help="MLflow experiment name. Default: nlbench-<suite>")
+    add_tracking(rep)
+    rep.add_argument("--out", default="results", metavar="DIR",
+                     help="Directory for reproduce.md and reproduce.csv. Default: results")
+    rep.set_defaults(func=cmd_reproduce_report)
+
 
 def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", default="default", help="Suite whose runs to read. Default: default")
@@ -103,6 +112,17 @@ def cmd_nested_report(args: argparse.Namespace) -> int:
                                       reference=args.reference, pairs=pairs, **filters)
     print(text)
     print(f"\nWrote {len(paths)} files under {args.out}/ (NESTED.md, nested.csv, plots/).")
+    return ExitCode.OK
+
+
+def cmd_reproduce_report(args: argparse.Namespace) -> int:
+    from nlbench.results.reproduce import write_reproduce_report
+
+    command = f"nlbench reproduce-report --suite {args.suite}" + (
+        f" --experiment {args.experiment}" if args.experiment else "")
+    md, sentence = write_reproduce_report(store_uri(args), args.suite, out_dir(args.out), command,
+                                          experiment=args.experiment)
+    print(f"Wrote {md} and reproduce.csv. {sentence}")
     return ExitCode.OK
 
 

@@ -153,7 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = run_suite(suite, configs, uri, progress=not args.no_progress, backend=backend, rerun=args.rerun)
     if outcome.results:
         print(format_summary(results_frame(outcome.results)))
-    if suite.report == "model-table" and outcome.tracking_error is None:
+    if suite.report and outcome.tracking_error is None:
         write_report(suite, outcome, args, uri)
     print(f"\n{len(outcome.results) - len(outcome.failed)}/{len(outcome.results)} runs finished in "
           f"{outcome.wall_time_s:.1f} s; parent run {outcome.parent_run_id} in experiment '{outcome.experiment}'.")
@@ -186,10 +186,19 @@ def resume_lines(outcome: Any) -> list[str]:
 
 
 def write_report(suite: Any, outcome: Any, args: argparse.Namespace, uri: str) -> None:
-    """The suite's model table, from the runs this invocation recorded."""
+    """The suite's report: a model table from the runs this invocation recorded, or the reproduction report from
+    every finished run of the experiment (a suite run in parts with --only fills it part by part)."""
     from pathlib import Path
 
     from nlbench.results.model_table import write_model_tables
+    from nlbench.results.reproduce import write_reproduce_report
+
+    if suite.report == "reproduce":
+        md, sentence = write_reproduce_report(uri, suite.name, Path(args.report_dir),
+                                              f"nlbench reproduce-report --suite {suite.name}",
+                                              experiment=suite.experiment_name)
+        print(f"\nReproduction report: {md}. {sentence}")
+        return
 
     command = f"nlbench model-table --suite {suite.name}"
     written = write_model_tables(uri, suite.name, Path(args.report_dir), command, experiment=suite.experiment_name,

@@ -165,6 +165,22 @@ class ChoiceList:
         return "a non-empty list of distinct values from " + ", ".join(repr(v) for v in self.values)
 
 
+@dataclass(frozen=True)
+class OneOf:
+    """A value any of `rules` accepts (a number, or a list of numbers per experience)."""
+
+    rules: tuple
+
+    def accepts(self, value: Any) -> bool:
+        return any(rule.accepts(value) for rule in self.rules)
+
+    def invalid(self) -> Any:
+        return next(v for v in (r.invalid() for r in self.rules) if not self.accepts(v))
+
+    def __str__(self) -> str:
+        return " or ".join(str(rule) for rule in self.rules)
+
+
 class Table:
     """A TOML table (a dict with string keys); its entries are validated by whoever owns them."""
 

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nlbench.core.errors import UsageError
 from nlbench.core.params import Param
 from nlbench.data.scenario import Experience, ScenarioData, ScenarioInfo
 from nlbench.methods.base import Learner, Method
@@ -135,6 +136,10 @@ class AvalancheMethod(Method):
         hp = super().resolve(*overrides, where=where)
         hp["optimizer_options"] = resolve_options(hp["optimizer"], hp["optimizer_options"], where)
         if hp["online"]:
+            if hp["iterations"]:
+                raise UsageError(f"{where + ': ' if where else ''}'iterations' of method '{cls.NAME}' counts steps "
+                                 f"over repeated passes, but an online stream is seen once: set iterations = 0 or "
+                                 f"online = false. Got iterations = {hp['iterations']!r} instead.")
             hp["epochs"] = 1  # an online stream is seen once; the resolved value is what gets logged
         check_optimizer(hp, f"method '{cls.NAME}'", where)
         return hp
@@ -143,7 +148,8 @@ class AvalancheMethod(Method):
         from nlbench.methods.models import build_classifier, input_features
         from nlbench.nn import MLP
 
-        return build_classifier(MLP(input_features(info), hp["hidden_sizes"], info.n_classes), info)
+        return build_classifier(MLP(input_features(info), hp["hidden_sizes"], info.n_classes, hp["activation"],
+                                    hp["dropout"]), info)
 
     def plugins(self, hp: Mapping[str, Any], info: ScenarioInfo) -> list[Any]:
         """The Avalanche plugins that make this method what it is (none for naive fine-tuning)."""
@@ -165,14 +171,21 @@ class AvalancheMethod(Method):
         from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
         from avalanche.training.plugins import EvaluationPlugin
 
-        from nlbench.methods.plugins import CurveRecorder, FiniteLossGuard, LossObserver, OptimizerStateSnapshots
+        from nlbench.methods.plugins import (
+            CurveRecorder,
+            FiniteLossGuard,
+            IterationBudget,
+            LossObserver,
+            OptimizerStateSnapshots,
+        )
 
         model = self.build_model(hp, data.info)
         optimizer = self.make_optimizer(model, hp)
         recorder = CurveRecorder()
         snapshots = OptimizerStateSnapshots() if hp["save_optimizer_state"] else None
         probes = [FiniteLossGuard(), *([LossObserver()] if hasattr(optimizer, "observe_loss") else []),
-                  *([snapshots] if snapshots else [])]
+                  *([snapshots] if snapshots else []),
+                  *([IterationBudget(hp["iterations"])] if hp["iterations"] else [])]
         strategy = keep_optimizer(self.template())(
             model=model,
             optimizer=optimizer,

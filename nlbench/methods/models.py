@@ -30,13 +30,21 @@ class TaskMaskedClassifier(MultiTaskModule):
         self.register_buffer("task_mask", mask)
         self.max_class_label = n_classes
 
-    def forward(self, x: torch.Tensor, task_labels: torch.Tensor | int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, task_labels: torch.Tensor | int | None) -> torch.Tensor | dict:
+        if task_labels is None:  # every trained head, as LwF's teacher is asked for (a dict by task)
+            return self.forward_all_tasks(x)
         logits = self.net(x)
         if isinstance(task_labels, int):
             allowed = self.task_mask[task_labels].expand_as(logits)
         else:
             allowed = self.task_mask[task_labels.long()]
         return logits.masked_fill(~allowed, MASKED_LOGIT)
+
+    def forward_all_tasks(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
+        """Every trained task's masked logits from one pass through the shared net (Avalanche's default runs the
+        net once per task)."""
+        logits = self.net(x)
+        return {t: logits.masked_fill(~self.task_mask[t], MASKED_LOGIT) for t in self.known_train_tasks_labels}
 
     def forward_single_task(self, x: torch.Tensor, task_label: int) -> torch.Tensor:
         return self.forward(x, task_label)

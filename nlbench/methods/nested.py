@@ -105,7 +105,7 @@ def resolve_time_scales(hp: Mapping[str, Any], data: ScenarioData) -> dict[str, 
     """`hp` with every period in optimizer steps, resolved against the scenario's steps per experience."""
     online = hp["online_experience_size"] if hp["online"] else 0
     per_experience = steps_per_experience([len(e.x_train) for e in data.experiences], hp["batch_size"],
-                                          hp["epochs"], online)
+                                          hp["epochs"], online, hp["iterations"])
     return {**hp, "steps_per_experience": per_experience,
             "frequencies": [parse_period(v).steps(per_experience) for v in hp["frequencies"]],
             "base_period": parse_period(hp["base_period"]).steps(per_experience)}

@@ -31,6 +31,25 @@ class FiniteLossGuard(SupervisedPlugin):
             )
 
 
+class IterationBudget(SupervisedPlugin):
+    """Trains each experience for exactly `iterations` optimizer steps (van de Ven & Tolias's protocol): passes over
+    the data repeat, each reshuffled by the template's loader, and the last one stops part-way."""
+
+    def __init__(self, iterations: int):
+        super().__init__()
+        self.iterations, self.done = iterations, 0
+
+    def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        self.done = 0
+        strategy._stop_training = False  # a stop left over from the previous experience's last pass
+        strategy.train_epochs = self.iterations  # an upper bound: every pass has at least one minibatch
+
+    def after_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
+        self.done += 1
+        if self.done >= self.iterations:
+            strategy.stop_training()
+
+
 class LossObserver(SupervisedPlugin):
     """Hands each minibatch loss to an optimizer that learns from the context flow (the meta-optimizer)."""
 

@@ -10,10 +10,13 @@ from typing import Any
 
 from nlbench.core.params import COUNT, NON_NEGATIVE, POSITIVE, Boolean, Interval, IntList, Names, Options, Param, Table
 from nlbench.core.spaces import Float
+from nlbench.nn.mlp import ACTIVATIONS
 from nlbench.optim.catalog import MEMORY_POLICIES, OPTIMIZERS
 
 TRAIN_PARAMS: dict[str, Param] = {
     "epochs": Param(5, COUNT, "passes over each experience's training data (1 when online)"),
+    "iterations": Param(0, Interval(int, 0, None), "optimizer steps per experience instead of `epochs`, "
+                                                   "reshuffling after each pass (van de Ven's protocol; 0: epochs)"),
     "batch_size": Param(32, COUNT, "training minibatch size"),
     "eval_batch_size": Param(512, COUNT, "minibatch size of the protocol's evaluations (no effect on results)"),
     "optimizer": Param("sgd", Names(lambda: OPTIMIZERS), "sgd, adam or a deep/meta optimizer of nlbench.optim"),
@@ -34,6 +37,9 @@ TRAIN_PARAMS: dict[str, Param] = {
 # The MLP every Avalanche baseline trains (the Nested Learning models have their own width knobs).
 BACKBONE_PARAMS: dict[str, Param] = {
     "hidden_sizes": Param([128, 128], IntList(), "hidden layer widths of the MLP backbone"),
+    "activation": Param("relu", Options(tuple(ACTIVATIONS)), "the MLP backbone's hidden activation"),
+    "dropout": Param(0.0, Interval(float, 0.0, 1.0, closed="left"), "dropout after each hidden activation "
+                                                                     "of the MLP backbone (training only)"),
 }
 
 # What a suite's [train] table may set: applied to every method that has the key.

@@ -64,9 +64,14 @@ def is_period(value: Any) -> bool:
     return True
 
 
-def steps_per_experience(sizes: Sequence[int], batch_size: int, epochs: int, online_size: int = 0) -> int:
+def steps_per_experience(sizes: Sequence[int], batch_size: int, epochs: int, online_size: int = 0,
+                         iterations: int = 0) -> int:
     """Mean optimizer steps per experience of training sets of `sizes` rows (Avalanche keeps the last partial
-    minibatch; an online experience is cut into sub-experiences of `online_size` rows, one epoch each)."""
+    minibatch; an online experience is cut into sub-experiences of `online_size` rows, one epoch each; a fixed
+    budget of `iterations` steps is that many)."""
+    if iterations:
+        return iterations
+
     def steps(n: int) -> int:
         if online_size:
             full, rest = divmod(n, online_size)

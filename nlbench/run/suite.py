@@ -5,7 +5,8 @@ Entries in `scenarios` and `methods` are labels: a registered name, or any label
 same scenario or method).
 
 Precedence of hyperparameters, lowest first: the method's defaults, [train] (shared knobs such as epochs, applied
-to the methods that have them), [method.M], [scenario.S.method.M]. Command-line overrides (`--set KEY=VALUE`,
+to the methods that have them), [scenario.S.train] (the same, for one scenario's runs), [method.M],
+[scenario.S.method.M]. Command-line overrides (`--set KEY=VALUE`,
 `--seeds`, `--device`, ...) are edits of the document before validation: a validated suite is never changed.
 """
 
@@ -29,7 +30,7 @@ from nlbench.run.overrides import Override, apply_overrides
 
 SUITE_KEYS = ("name", "description", "seeds", "device", "kernel_backend", "threads", "data_dir", "experiment",
               "backend", "jobs", "scenarios", "methods", "train", "scenario", "method", "report", "tune", "tuned")
-REPORTS = ("model-table",)  # written by `nlbench run` after the runs (see nlbench.results.model_table)
+REPORTS = ("model-table", "reproduce")  # written by `nlbench run` after the runs (see nlbench.results.model_table)
 MAX_SEED = 2**32 - 1  # numpy's and Avalanche's RNGs take 32-bit seeds
 MAX_BYTES = 1 << 20  # a suite file is a page of TOML; anything near this is not one
 MAX_DEPTH = 16  # tables and arrays nested deeper than this are not a suite (the deepest built-in one has 4)
@@ -129,7 +130,12 @@ class Suite:
         table = dict(self.scenario_tables.get(label, {}))
         name = table.pop("name", label)
         pairs = table.pop("method", {})
+        table.pop("train", None)
         return name, table, pairs
+
+    def scenario_train(self, label: str) -> dict[str, Any]:
+        """The [scenario.LABEL.train] table: shared training knobs for this scenario's runs."""
+        return self.scenario_tables.get(label, {}).get("train", {})
 
     def method_parts(self, label: str) -> tuple[str, dict[str, Any]]:
         """(registered name, hyperparameters) of a method label's [method.LABEL] table."""
@@ -147,7 +153,8 @@ class Suite:
         pair_where = f"{self.path} [scenario.{s_label}.method.{m_label}]"
         validate_params(table, params, owner, method_where)
         validate_params(pair, params, owner, pair_where)
-        return name, method, method.resolve(train_table(self.train, params), table, pair,
+        return name, method, method.resolve(train_table(self.train, params),
+                                            train_table(self.scenario_train(s_label), params), table, pair,
                                             where=pair_where if pair else method_where)
 
 
@@ -310,6 +317,9 @@ def _validate_tables(suite: Suite, where: str) -> None:
             raise UsageError(f"{where}: 'scenarios': {UnknownNameError('scenario', name, SCENARIOS.names())}")
         _expect(isinstance(pairs, dict) and all(isinstance(t, dict) for t in pairs.values()), where,
                 f"[scenario.{label}.method] must be a table of tables.")
+        train = suite.scenario_train(label)
+        _expect(isinstance(train, dict), where, f"[scenario.{label}.train] must be a table.")
+        validate_params(train, TRAIN_KEYS, f"[scenario.{label}.train]", where)
         for m_label in pairs:
             _expect(m_label in suite.methods, where, f"[scenario.{label}.method.{m_label}] is defined but "
                     f"'{m_label}' is not listed in 'methods'{closest(m_label, suite.methods)}.")

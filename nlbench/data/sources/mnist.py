@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nlbench.core.params import Interval, Param
+from nlbench.core.params import Boolean, Interval, Param
 from nlbench.data.scenario import Experience, Stream
 from nlbench.data.sources.files import (
     DataUnavailableError,
@@ -172,10 +172,16 @@ def load_mnist(data_dir: str | Path | None = None) -> tuple[Arrays, str]:
     return arrays, "download"
 
 
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # of the 60k training pixels in [0, 1]; Avalanche's Normalize
+
 # Options every MNIST stream takes. `nlbench run --subsample N` sets the first for every scenario that has it.
-SUBSAMPLE_PARAMS = {
+MNIST_PARAMS = {
     "subsample": Param(0, Interval(int, 0, None), "training images per experience, stratified (0: all)"),
     "test_subsample": Param(0, Interval(int, 0, None), "test images per experience, stratified (0: all)"),
+    "pad": Param(0, Interval(int, 0, 16), "black pixels added on each side, before the stream's transform "
+                                          "(2: van de Ven's 32 x 32 permuted MNIST)"),
+    "normalize": Param(False, Boolean(), "standardise pixels with MNIST's mean 0.1307 and std 0.3081 "
+                                         "(Avalanche's transform), after padding and the stream's transform"),
 }
 
 
@@ -194,9 +200,15 @@ def mnist_images(data_dir: str = "") -> tuple[tuple[np.ndarray, np.ndarray, np.n
     return _scaled(str(user_data_dir(data_dir) or ""))
 
 
-def to_float(images: np.ndarray) -> torch.Tensor:
-    """uint8 pixels to [0, 1] floats."""
-    return torch.from_numpy(images.astype(np.float32) / 255.0)
+def to_float(images: np.ndarray, pad: int = 0) -> torch.Tensor:
+    """uint8 pixels to [0, 1] floats, with `pad` black pixels added on each side."""
+    x = torch.from_numpy(images.astype(np.float32) / 255.0)
+    return torch.nn.functional.pad(x, (pad, pad, pad, pad)) if pad else x
+
+
+def standardize(x: torch.Tensor, options: dict) -> torch.Tensor:
+    """MNIST's standardisation when the stream asks for it (the last step, so rotations fill with black)."""
+    return (x - MNIST_MEAN) / MNIST_STD if options["normalize"] else x
 
 
 def to_labels(y: np.ndarray) -> torch.Tensor:
@@ -220,12 +232,13 @@ def domain_experiences(options: dict, seed: int, n: int, transform: Callable[[to
         pool, val = tuning
         x_te, y_te = x_tr[val], y_tr[val]
     te = subsample(y_te, options["test_subsample"], derived_seed(seed, 100))
-    x_test, y_test = to_float(x_te[te]), to_labels(y_te[te])
+    x_test, y_test = to_float(x_te[te], options["pad"]), to_labels(y_te[te])
     experiences = []
     for i in range(n):
         tr = pool[subsample(y_tr[pool], options["subsample"], derived_seed(seed, i))]
-        experiences.append(Experience(transform(to_float(x_tr[tr]), i), to_labels(y_tr[tr]),
-                                      transform(x_test, i), y_test, task_label=0, classes=tuple(range(10))))
+        experiences.append(Experience(standardize(transform(to_float(x_tr[tr], options["pad"]), i), options),
+                                      to_labels(y_tr[tr]), standardize(transform(x_test, i), options), y_test,
+                                      task_label=0, classes=tuple(range(10))))
     return experiences
 
 
