@@ -46,7 +46,7 @@ def test_precedence_defaults_train_method_pair():
     assert strong.method_name == "ewc" and strong.hparams["ewc_lambda"] == 500.0
     assert strong.scenario_name == "split-digits"
     assert strong.scenario_options == {"n_experiences": 5, "task_incremental": True, "test_size": 0.2,
-                                       "class_order": []}
+                                       "class_order": [], "domain_incremental": False, "shuffle_classes": False}
 
 
 def test_run_config_round_trips_through_a_dict():
