@@ -59,7 +59,7 @@ SUITE_FILES = [
     ("run-backend-int", suite(OK + "backend = 2\n"), "'backend' must be a string. Got 2 instead"),
     ("jobs-negative", suite(OK + "jobs = -1\n"), "'jobs' must be an int >= 0 (runs at once; 0: one per core)"),
     ("jobs-bool", suite(OK + "jobs = true\n"), "Got True instead"),
-    ("report", suite(OK + 'report = "poster"\n'), "'report' must be one of model-table. Got 'poster'"),
+    ("report", suite(OK + 'report = "poster"\n'), "'report' must be one of model-table, reproduce. Got 'poster'"),
     ("tune-not-table", suite(OK + "tune = 5\n"), "[tune] holds only [tune.space.METHOD] tables. Got 5"),
     ("tune-space-value", suite(OK + "[tune.space.naive]\nlr = {low = 0.5, high = 0.1}\n"),
      "s.toml [tune.space.naive] 'lr': the search space [0.5, 0.1] is empty or inverted"),

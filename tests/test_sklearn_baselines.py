@@ -125,5 +125,5 @@ def test_report_key_is_validated(tmp_path):
 
     path = tmp_path / "bad.toml"
     path.write_text('scenarios = ["split-digits"]\nmethods = ["knn"]\nreport = "poster"\n')
-    with pytest.raises(UsageError, match="'report' must be one of model-table. Got 'poster' instead."):
+    with pytest.raises(UsageError, match="'report' must be one of model-table, reproduce. Got 'poster' instead."):
         load_suite(str(path))

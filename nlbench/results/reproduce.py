@@ -31,19 +31,23 @@ TOLERANCE = 0.03
 # every cell of the method that does not reproduce.
 DIFFERENCES = {
     "ewc": "Regularisation strength from the authors' code at its 2019 version (param_values.py), converted to "
-           "Avalanche's penalty; the paper's own grid may have picked another value. Fisher per sample at the "
-           "predicted label, as theirs.",
+           "Avalanche's penalty; Fisher per sample at the predicted label, as theirs. On split MNIST Task-IL the "
+           "published 0.855 is barely above None (0.852); with the code's strength EWC keeps the old heads (0.99), "
+           "so the published cell was made with another strength. nlbench did not search for one that lands on it.",
     "online-ewc": "As EWC; Avalanche's online EWC keeps one running Fisher (decay gamma) anchored at the last "
                   "task's weights, as theirs.",
     "si": "Avalanche's SI with the weights copied (its CPU aliasing bug fixed), damping 0.1 and no importance cap, "
           "as theirs; strength c from their code, as lambda = 2 c. Avalanche accumulates the path integral with "
           "the gradient of the task loss plus penalty.",
     "lwf": "Avalanche's LwF (KL at T = 2 on the previously seen units) weighted as theirs: cross-entropy 1/t, "
-           "distillation 4 (t - 1); with task labels Avalanche sums the old heads' terms where they average them.",
+           "distillation 4 (t - 1); with task labels Avalanche sums the old heads' terms where they average them. "
+           "Class-IL ends at chance (0.199 against 0.242): the likely cause, not tested, is the output layer, which "
+           "here has all ten units from the start (the new task's cross-entropy pushes the old classes' logits "
+           "down), where theirs grows with the classes seen.",
     "offline": "Cumulative training: each task trains on every task so far for the same iterations, so the final "
                "model saw all data for one task's iterations; the paper trains one model on all tasks.",
     "none": "Naive fine-tuning; the class-incremental heads have every class's unit from the start, where theirs "
-            "grow with the classes seen.",
+            "grow with the classes seen. Permuted Task-IL (0.778 against 0.818) is one seed, without an interval.",
 }
 
 
@@ -74,10 +78,16 @@ def cells(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _close(row: pd.Series) -> bool:
+    return bool(row["reproduced"]) and abs(row["diff"]) <= TOLERANCE + 1e-9
+
+
 def _mark(row: pd.Series) -> str:
     if row["reproduced"] is None:
         return "not run"
-    return "yes" if row["reproduced"] else "no"
+    if not row["reproduced"]:
+        return "no"
+    return "yes" if _close(row) else "yes (inside the interval only)"
 
 
 def display(table: pd.DataFrame) -> pd.DataFrame:
@@ -94,8 +104,10 @@ def display(table: pd.DataFrame) -> pd.DataFrame:
 
 def summary_sentence(table: pd.DataFrame) -> str:
     ran = table[table["reproduced"].notna()]
+    close = sum(_close(row) for _, row in ran.iterrows())
     return (f"nlbench reproduces {int(ran['reproduced'].sum())} of the {len(ran)} published cells it ran "
-            f"({len(table)} published; the difference within {TOLERANCE} or the paper inside the 95 % interval).")
+            f"({len(table)} published; the difference within {TOLERANCE} or the paper inside the 95 % interval), "
+            f"{close} of them within {TOLERANCE}.")
 
 
 def report(frame: pd.DataFrame, header: list[str]) -> tuple[str, pd.DataFrame]:
@@ -104,7 +116,9 @@ def report(frame: pd.DataFrame, header: list[str]) -> tuple[str, pd.DataFrame]:
     lines = ["# Reproducing published continual-learning tables", "", *header, "",
              f"Paper: {PAPER}. Final accuracy averaged over all tasks; nlbench: mean ± half-width of the 95 % "
              f"t-interval over seeds (n seeds). A cell reproduces when the difference is within {TOLERANCE} or the "
-             "paper's number lies inside the interval.", "", f"**{summary_sentence(table)}**", ""]
+             "paper's number lies inside the interval. With 3 seeds the Domain-IL intervals are wide (split MNIST's "
+             "Domain-IL accuracy swings by 0.1-0.2 between class orders), so a match inside the interval only is "
+             "weak evidence; the table says which matches are which.", "", f"**{summary_sentence(table)}**", ""]
     for stream, title in STREAMS.items():
         part = table[table["stream"] == stream]
         ran = part[part["reproduced"].notna()]
