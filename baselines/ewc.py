@@ -83,14 +83,9 @@ def ewc_plugin(hp: Mapping[str, Any]) -> Any:
     from avalanche.training.plugins import EWCPlugin
     from avalanche.training.utils import zerolike_params_dict
 
-    online = hp["ewc_mode"] == "online"
-
     class SampleFisherEWC(EWCPlugin):
         def compute_importances(self, model: Any, criterion: Any, optimizer: Any, dataset: Any, device: Any,
                                 batch_size: int, num_workers: int = 0) -> Any:
-            if hp["fisher"] == "batch":
-                return super().compute_importances(model, criterion, optimizer, dataset, device, batch_size,
-                                                   num_workers)
             model.eval()
             importances, n = zerolike_params_dict(model), 0
             loader = torch.utils.data.DataLoader(dataset, batch_size=FISHER_CHUNK,
@@ -105,8 +100,9 @@ def ewc_plugin(hp: Mapping[str, Any]) -> Any:
             model.train()
             return importances
 
-    return SampleFisherEWC(ewc_lambda=hp["ewc_lambda"], mode=hp["ewc_mode"],
-                           decay_factor=hp["decay_factor"] if online else None)
+    plugin = SampleFisherEWC if hp["fisher"] == "sample" else EWCPlugin
+    return plugin(ewc_lambda=hp["ewc_lambda"], mode=hp["ewc_mode"],
+                  decay_factor=hp["decay_factor"] if hp["ewc_mode"] == "online" else None)
 
 
 @register_baseline

@@ -7,11 +7,17 @@ from nlbench.core.registry import register_scenario
 from nlbench.data.scenario import Experience, Scenario
 from nlbench.data.sources.digits import load_digits_scaled
 from nlbench.data.splits import TEST_SIZE, stratified_split
-from nlbench.data.streams import LABEL_SETTING, labels_for_setting, permutation, permute_pixels
+from nlbench.data.streams import (
+    LABEL_SETTING,
+    LabelSettingOption,
+    labels_for_setting,
+    permutation,
+    permute_pixels,
+)
 
 
 @register_scenario
-class PermutedDigits(Scenario):
+class PermutedDigits(LabelSettingOption, Scenario):
     """All 10 digit classes under N pixel permutations (experience 0 the identity); domain-, task- or class-IL."""
 
     NAME = "permuted-digits"
@@ -21,10 +27,6 @@ class PermutedDigits(Scenario):
         "test_size": TEST_SIZE,
         "setting": LABEL_SETTING,
     }
-
-    @property
-    def setting(self) -> str:
-        return self.options["setting"]
 
     def make_experiences(self, seed: int) -> list[Experience]:
         x, y = load_digits_scaled()

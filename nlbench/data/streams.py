@@ -92,6 +92,16 @@ LABEL_SETTING = Param("domain-incremental", Options(SETTINGS),
                       "(10 i + digit) and task labels; class: its own labels, no task labels")
 
 
+class LabelSettingOption:
+    """Mixin of a permuted stream: its `setting` option (LABEL_SETTING) is its setting."""
+
+    options: dict
+
+    @property
+    def setting(self) -> str:
+        return self.options["setting"]
+
+
 def labels_for_setting(experiences: list[Experience], setting: str) -> list[Experience]:
     """Domain-incremental experiences relabelled for `setting`: experience i's class c becomes n i + c."""
     if setting == "domain-incremental":

@@ -55,12 +55,16 @@ def scenario_label(stream: str, setting: str) -> str:
     return f"{stream}-{setting}"
 
 
+def within_tolerance(difference: float) -> bool:
+    return abs(difference) <= TOLERANCE + 1e-9  # 1e-9: 0.82 vs 0.85 is within 0.03
+
+
 def reproduces(paper: float, ours: Estimate) -> bool:
     """Within TOLERANCE of the paper, or the paper inside nlbench's 95 % interval."""
     if ours.n == 0:
         return False
     inside = ours.n > 1 and math.isfinite(ours.ci95) and abs(ours.mean - paper) <= ours.ci95
-    return abs(ours.mean - paper) <= TOLERANCE + 1e-9 or inside  # 1e-9: 0.82 vs 0.85 is within 0.03
+    return within_tolerance(ours.mean - paper) or inside
 
 
 def cells(frame: pd.DataFrame) -> pd.DataFrame:
@@ -79,7 +83,7 @@ def cells(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _close(row: pd.Series) -> bool:
-    return bool(row["reproduced"]) and abs(row["diff"]) <= TOLERANCE + 1e-9
+    return bool(row["reproduced"]) and within_tolerance(row["diff"])
 
 
 def _mark(row: pd.Series) -> str:
