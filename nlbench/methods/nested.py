@@ -20,7 +20,7 @@ from nlbench.methods.avalanche import AvalancheMethod
 from nlbench.methods.base import Learner
 from nlbench.methods.training import TRAIN_PARAMS
 from nlbench.nn.cms import CMS_VARIANTS, LevelSpec, check_periods
-from nlbench.nn.titans import GRAD_MODES, MEMORY_LOSSES, MEMORY_RESETS, MEMORY_SCOPES, check_memory
+from nlbench.nn.titans import GRAD_MODES, IMPLEMENTATIONS, MEMORY_LOSSES, MEMORY_RESETS, MEMORY_SCOPES, check_memory
 from nlbench.optim import PARTIAL_CHUNK, LevelScheduledOptimizer, build_optimizer, model_levels
 from nlbench.optim.periods import LEVEL_LR_RULES, PeriodRule, level_lr, parse_period, steps_per_experience
 
@@ -76,13 +76,17 @@ TITANS_PARAMS: dict[str, Param] = {
                                                             "states at every sample, or carry along the stream"),
     "memory_reset": Param("never", Options(MEMORY_RESETS), "with memory_scope = stream: when the carried "
                                                            "memory returns to the initial states"),
+    "memory_impl": Param("factored", Options(IMPLEMENTATIONS), "how the MLP memories compute, with equal numbers "
+                                                               "up to float rounding: kept as their writes' "
+                                                               "factors (fast) or as per-sample weight matrices "
+                                                               "updated token by token (the reference)"),
 }
 
 
 def titans_options(hp: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("memory_hidden", "chunk_size", "memory_chunk_size", "memory_lr", "memory_decay", "self_modify",
             "grad_mode", "memory_loss", "memory_scope")
-    return {k: hp[k] for k in keys}
+    return {**{k: hp[k] for k in keys}, "implementation": hp["memory_impl"]}
 
 
 def cms_options(hp: Mapping[str, Any]) -> dict[str, Any]:

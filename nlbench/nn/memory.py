@@ -109,7 +109,8 @@ def mlp_memory_read(mem: MLPMemory, x: Tensor) -> Tensor:
     return x + F.silu(z) @ mem.w1.transpose(-1, -2)
 
 
-def _silu_grad(z: Tensor) -> Tensor:
+def silu_grad(z: Tensor) -> Tensor:
+    """d silu(z) / dz."""
     s = torch.sigmoid(z)
     return s * (1 + z * (1 - s))
 
@@ -133,7 +134,7 @@ def mlp_memory_l2_grad_factors(mem: MLPMemory, k: Tensor, v: Tensor) -> GradFact
     z = k @ mem.w2.transpose(-1, -2)                       # (..., n, h)
     act = F.silu(z)
     err = k + act @ mem.w1.transpose(-1, -2) - v            # (..., n, d)
-    back = (err @ mem.w1) * _silu_grad(z)                   # (..., n, h)
+    back = (err @ mem.w1) * silu_grad(z)                   # (..., n, h)
     return GradFactors(err, act, back)
 
 

@@ -47,12 +47,17 @@ from nlbench.nn.memory import (
     mlp_memory_l2_grad_factors,
     mlp_memory_read,
 )
+from nlbench.nn.write_history import WriteHistory
 
 SELF_MODIFYING = ("k", "v", "eta", "alpha")  # the memories that produce the write signals (Eq. 84)
 GRAD_MODES = ("meta", "stopgrad")
 MEMORY_LOSSES = ("l2", "dot")  # the inner loss of a linear memory: Eq. 93 or Eq. 92
 MEMORY_SCOPES = ("sample", "stream")  # how long a fast memory lives
 MEMORY_RESETS = ("never", "experience")  # when a memory carried along the stream starts again from M_0
+# How the MLP memories are computed: "factored" keeps each memory as its initial weights plus its writes'
+# rank-one factors (nlbench.nn.write_history, loops over chunks only); "materialised" updates per-sample weight
+# matrices token by token (the original path, kept as the reference the factored one is tested against).
+IMPLEMENTATIONS = ("factored", "materialised")
 
 
 class CausalConv(nn.Module):
@@ -121,8 +126,11 @@ class SelfModifyingTitans(nn.Module):
     def __init__(self, dim: int, memory_hidden: int, *, chunk_size: int = 2, memory_chunk_size: int = 4,
                  memory_lr: float = 0.5, memory_decay: float = 0.01, self_modify: bool = True,
                  grad_mode: str = "meta", memory_loss: str = "l2", conv_window: int = 4,
-                 kernel_backend: str = "auto", memory_scope: str = "sample"):
+                 kernel_backend: str = "auto", memory_scope: str = "sample", implementation: str = "factored"):
         super().__init__()
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
+        self.implementation = implementation
         if grad_mode not in GRAD_MODES:
             raise ValueError(f"grad_mode must be one of {GRAD_MODES}, got {grad_mode!r}")
         if memory_scope not in MEMORY_SCOPES:
@@ -170,9 +178,12 @@ class SelfModifyingTitans(nn.Module):
         w = self._write(self.initial_states[name][key])
         return w + getattr(self.carried[name], key) if name in self.carried else w
 
+    def _carries(self, name: str) -> bool:
+        return name in self.carried and self.training
+
     def _carry(self, name: str, finals: dict[str, Tensor]) -> None:
         """After a training minibatch, D = mean over the batch of the final states - M_0 (stream scope)."""
-        if name in self.carried and self.training:
+        if self._carries(name):
             with torch.no_grad():
                 for key, final in finals.items():
                     getattr(self.carried[name], key).copy_(final.mean(0) - self.initial_states[name][key])
@@ -182,9 +193,12 @@ class SelfModifyingTitans(nn.Module):
             for buffer in holder.buffers():
                 buffer.zero_()
 
+    def starts(self, name: str) -> MLPMemory:
+        """The state every sample of the batch starts from, shared: `(..., d, h), (..., h, d)`."""
+        return MLPMemory(self._start(name, "w1"), self._start(name, "w2"))
+
     def initial_state(self, name: str, batch: int) -> MLPMemory:
-        starts = (self._start(name, "w1"), self._start(name, "w2"))
-        return MLPMemory(*(w.expand(batch, *w.shape) for w in starts))
+        return MLPMemory(*(w.expand(batch, *w.shape) for w in self.starts(name)))
 
     def gates(self, eta_src: Tensor, alpha_src: Tensor) -> tuple[Tensor, Tensor]:
         eta = self.memory_lr * 2 * torch.sigmoid(self.eta_readout(eta_src).squeeze(-1))
@@ -198,6 +212,8 @@ class SelfModifyingTitans(nn.Module):
             k, v = F.normalize(self.w_k(u), dim=-1), F.normalize(self.w_v(u), dim=-1)
             k, v, eta, alpha = (self._write(t) for t in (k, v, eta, alpha))
             return k, v, eta, alpha
+        if self.implementation == "factored":
+            return self._factored_signals(u)
         state = self.initial_state("signals", u.shape[0])  # (b, 4, d, h), (b, 4, h, d)
         outs: list[tuple[Tensor, ...]] = []
         for start in range(0, u.shape[1], self.chunk_size):
@@ -231,6 +247,8 @@ class SelfModifyingTitans(nn.Module):
         k, v, eta, alpha = self.write_signals(u)
         if self.linear:
             return self.linear_memory(q, k, v, eta, alpha)
+        if self.implementation == "factored":
+            return self._factored_memory(q, k, v, eta, alpha)
         state = self.initial_state("memory", x.shape[0])
         ys = []
         for start in range(0, x.shape[1], self.memory_chunk_size):
@@ -240,4 +258,32 @@ class SelfModifyingTitans(nn.Module):
             state, y = dgd_over_chunk(state, k[:, sl], grads, eta[:, sl], alpha[:, sl], q=q[:, sl])
             ys.append(y)
         self._carry("memory", {"w1": state.w1, "w2": state.w2})
+        return torch.cat(ys, dim=1)
+
+    def _factored_signals(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """`write_signals` on the factored memories: the same Eqs. 84-90, looping over chunks only."""
+        memories = WriteHistory(self.starts("signals"), u.shape[0])  # m = 4: k, v, eta, alpha
+        outs: list[tuple[Tensor, ...]] = []
+        for start in range(0, u.shape[1], self.chunk_size):
+            rk, rv, reta, ralpha = memories.read(u[:, None, start:start + self.chunk_size]).unbind(1)
+            k, v = F.normalize(rk, dim=-1), F.normalize(rv, dim=-1)
+            eta, alpha = self.gates(reta, ralpha)
+            k, v, eta, alpha = (self._write(t) for t in (k, v, eta, alpha))
+            outs.append((k, v, eta, alpha))
+            memories.write(k[:, None], v[:, None], eta[:, None], alpha[:, None], read_target=True)
+        if self._carries("signals"):
+            self._carry("signals", memories.state()._asdict())
+        k, v, eta, alpha = (torch.cat(parts, dim=1) for parts in zip(*outs, strict=True))
+        return k, v, eta, alpha
+
+    def _factored_memory(self, q: Tensor, k: Tensor, v: Tensor, eta: Tensor, alpha: Tensor) -> Tensor:
+        """The main MLP memory on the factored path: y_t = M_{t-1}(q_t) (Eq. 83), writes by Eqs. 88-93."""
+        memory = WriteHistory(MLPMemory(*(w[None] for w in self.starts("memory"))), q.shape[0])
+        ys = []
+        for start in range(0, q.shape[1], self.memory_chunk_size):
+            qc, kc, vc, ec, ac = (t[:, None, start:start + self.memory_chunk_size] for t in (q, k, v, eta, alpha))
+            # towards v_hat = M(v) (Eq. 86), or v itself without self-modification
+            ys.append(memory.write(kc, vc, ec, ac, q=qc, read_target=self.self_modify)[:, 0])
+        if self._carries("memory"):
+            self._carry("memory", {key: w[:, 0] for key, w in memory.state()._asdict().items()})
         return torch.cat(ys, dim=1)
