@@ -1,6 +1,7 @@
 """The CLI end to end: the smoke suite into a temporary MLflow store, errors and exit codes."""
 
 import json
+import os
 import textwrap
 
 import mlflow
@@ -134,3 +135,39 @@ def test_command_line_settings_and_overrides_reach_the_record(tracking_uri, monk
     assert main([*base, "--set", "train.lr=-1"]) == ExitCode.USAGE_ERROR
     err = capsys.readouterr().err
     assert "smoke.toml (with --set train.lr=-1): The 'lr' parameter of [train]" in err and err.count("\n") == 1
+
+
+LIST_IN_FRESH_PROCESS = ("import sys; from nlbench.cli import main; code = main(sys.argv[1:]); "
+                         "print('IMPORTED', sorted(m for m in ('torch', 'avalanche', 'mlflow') if m in sys.modules))")
+
+
+def test_list_reads_a_cached_listing_without_importing_torch(tmp_path):
+    """The first `nlbench list` builds the listing (importing every module); later ones read it from the cache."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NLBENCH_CACHE": str(tmp_path)}
+    env.pop("NLBENCH_PLUGINS", None)
+    outs = [subprocess.run([sys.executable, "-c", LIST_IN_FRESH_PROCESS, "list", "--params"], env=env,
+                           capture_output=True, text=True, check=True).stdout for _ in range(2)]
+    first, second = (out.rsplit("IMPORTED", 1) for out in outs)
+    assert first[0] == second[0] and "memory_impl" in first[0]  # the same listing, parameters included
+    assert "torch" in first[1] and second[1].strip() == "[]"
+    assert list(tmp_path.glob("listing/list-*.json"))
+
+
+def test_the_listing_cache_key_follows_the_sources(tmp_path, monkeypatch):
+    from nlbench.core import listing
+
+    package = tmp_path / "extra_methods"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(listing, "REGISTRIES", (*listing.REGISTRIES, ("Extra", "extra_methods", "none")))
+    monkeypatch.delenv("NLBENCH_PLUGINS", raising=False)
+    before = listing._source_stamp()
+    assert listing._source_stamp() == before
+    (package / "new_method.py").write_text("NAME = 'new-method'\n")  # adding a method is adding a file
+    assert listing._source_stamp() != before
+    monkeypatch.setenv("NLBENCH_PLUGINS", "some_module")
+    assert listing._source_stamp() is None  # plugins can live anywhere: never cached

@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, tuple[str, int, str]] = {
     "kernels": ("kernels:kernel_cost", 3, "the delta-rule memory kernels vs their PyTorch reference"),
     "scale": ("scale:scale", 1, "a suite (--suite, default 'default') on 1 vs all-core workers and Ray, and one "
                                 "run's slowdown among CPU-heavy neighbours"),
+    "startup": ("startup:startup", 5, "each command's start-up in a fresh process vs a bare Python interpreter"),
 }
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from nlbench.cli.common import ExitCode, Parser, add_data_dir, data_dir, show_data_resolution
-from nlbench.core.errors import NlbenchError, UnknownNameError, UsageError
+from nlbench.core.errors import UnknownNameError, UsageError
 
 
 def add_parsers(sub: Any) -> None:
@@ -40,57 +40,45 @@ def add_parsers(sub: Any) -> None:
     new_scen.set_defaults(func=cmd_new)
 
 
-def _param_lines(values: dict[str, Any], params: dict[str, Any]) -> list[str]:
-    from nlbench.cli.reference import toml_value
-
-    pairs = {k: f"{k} = {toml_value(v)}" for k, v in values.items()}
-    width = max(map(len, pairs.values()), default=0)
-    return [f"{' ' * 21}{pair:<{width}}  {params[k].doc}"
-            + (f"  [tune: {params[k].space}]" if params[k].space is not None else "") for k, pair in pairs.items()]
+def _param_lines(params: list[list[Any]]) -> list[str]:
+    width = max((len(pair) for pair, _, _ in params), default=0)
+    return [f"{' ' * 21}{pair:<{width}}  {doc}" + (f"  [tune: {space}]" if space is not None else "")
+            for pair, doc, space in params]
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from nlbench.core.registry import BASELINES, SCENARIOS, STRATEGIES
-    from nlbench.run.suite import builtin_suites, load_suite
-
     if args.markdown:
         from nlbench.cli.reference import reference_markdown
 
         print(reference_markdown(), end="")
         return ExitCode.OK
-    suites = builtin_suites()
-    known = set(SCENARIOS.names()) | set(STRATEGIES.names()) | set(BASELINES.names()) | set(suites)
+    from nlbench.core.listing import listing
+
+    catalog = listing()  # cached: no torch or Avalanche import unless a source changed
+    suites = catalog.pop("Suites")
+    known = {entry["name"] for entries in catalog.values() for entry in entries} | set(suites)
     for name in args.names:
         if name not in known:
             raise UnknownNameError("name", name, known)
-
-    def show(title: str, registry: Any) -> None:
-        names = [n for n in registry.names() if not args.names or n in args.names]
-        if args.names and not names:
-            return
+    for title, entries in catalog.items():
+        chosen = [e for e in entries if not args.names or e["name"] in args.names]
+        if args.names and not chosen:
+            continue
         print(f"{title}:")
-        if not names:
+        if not chosen:
             print("  (none yet)")
-        for name in names:
-            try:
-                cls = registry.get(name)
-            except NlbenchError as exc:
-                print(f"  {name:<18} BROKEN: {exc}")
+        for entry in chosen:
+            if "broken" in entry:
+                print(f"  {entry['name']:<18} BROKEN: {entry['broken']}")
                 continue
-            extra = f" [{cls.FAMILY}]" if hasattr(cls, "FAMILY") else f" [{cls.SETTING}]"
-            print(f"  {name:<18} {cls.description()}{extra}")
-            if args.params:  # resolved, as runs log them
-                print("\n".join(_param_lines(cls.resolve() if hasattr(cls, "resolve") else cls.defaults(),
-                                             cls.params())))
-
-    show("Scenarios", SCENARIOS)
-    show("Strategies", STRATEGIES)
-    show("Baselines", BASELINES)
-    chosen = [n for n in sorted(suites) if not args.names or n in args.names]
-    if chosen:
+            print(f"  {entry['name']:<18} {entry['description']} [{entry['tag']}]")
+            if args.params:
+                print("\n".join(_param_lines(entry["params"])))
+    chosen_suites = [n for n in suites if not args.names or n in args.names]
+    if chosen_suites:
         print("Suites:")
-        for name in chosen:
-            print(f"  {name:<18} {load_suite(name).description}")
+        for name in chosen_suites:
+            print(f"  {name:<18} {suites[name]}")
     return ExitCode.OK
 
 

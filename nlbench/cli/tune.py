@@ -20,8 +20,7 @@ EXECUTION_ONLY = (("data_dir",), ("backend",), ("jobs",))
 def add_parsers(sub: Any) -> None:
     from nlbench.cli.run import add_suite_flags
     from nlbench.run.metrics import METRICS
-    from nlbench.tune.protocols import PROTOCOLS
-    from nlbench.tune.study import PRUNERS
+    from nlbench.tune.choices import PROTOCOLS, PRUNERS
 
     tune = sub.add_parser("tune", help="Tune every method of a suite with Optuna (equal budget, validation data "
                                        "only) and write the tuned suite file", allow_abbrev=False)

@@ -60,6 +60,11 @@ class Registry:
         self._classes[name] = cls
         return cls
 
+    @property
+    def discovered(self) -> bool:
+        """Whether this process has imported the registered modules (and may hold run-time registrations)."""
+        return self._discovered
+
     def _discover(self) -> None:
         if self._discovered:
             return

@@ -13,10 +13,12 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nlbench.run.execute import RunResult
 from nlbench.run.metrics import METRICS
+
+if TYPE_CHECKING:  # the record's readers (`nlbench runs`, reports) never import torch through it
+    from nlbench.run.execute import RunResult
 
 # --- tags ---
 KIND = "kind"  # SUITE_KIND on a suite's parent run, RUN_KIND on each (scenario, method, seed) child run

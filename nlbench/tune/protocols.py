@@ -18,8 +18,7 @@ from typing import Any
 from nlbench.core.errors import UsageError
 from nlbench.data.scenario import Scenario, ScenarioData
 from nlbench.data.splits import Holdout, holdout
-
-PROTOCOLS = ("first-experiences", "tuning-stream")
+from nlbench.tune.choices import PROTOCOLS
 
 
 def first_experiences(data: ScenarioData, k: int, scenario: Scenario) -> ScenarioData:

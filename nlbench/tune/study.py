@@ -29,9 +29,8 @@ from nlbench.run.config import RunConfig
 from nlbench.run.execute import RunResult, execute_run
 from nlbench.run.metrics import METRICS
 from nlbench.run.suite import Suite
-from nlbench.tune.protocols import PROTOCOLS
+from nlbench.tune.choices import PROTOCOLS, PRUNERS
 
-PRUNERS = ("median", "none")
 OBJECTIVES = tuple(m.name for m in METRICS)
 HIGHER_IS_BETTER = {m.name: m.higher_is_better for m in METRICS}
 NEEDS_TWO = ("forgetting", "bwt", "fwt")  # undefined on a one-experience tuning stream
