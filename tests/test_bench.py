@@ -37,7 +37,8 @@ def test_step_cost_table_has_one_row_per_method_with_a_ratio():
 
     table = step_cost(methods=("cms", "titans"), repeats=2)
     rows = [line for line in table.splitlines() if line.startswith("| cms") or line.startswith("| titans")]
-    assert len(rows) == 2 and all(row.rstrip(" |").endswith("x") for row in rows)
+    assert len(rows) == 2 and all(row.split(" | ")[6].endswith("x") for row in rows)
+    assert rows[0].rstrip(" |").endswith("- | -") and rows[1].rstrip(" |").endswith("x")  # titans: both paths
 
 
 def test_optimizer_cost_times_every_optimizer_against_sgd_and_adam():

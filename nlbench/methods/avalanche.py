@@ -90,6 +90,10 @@ class AvalancheLearner(Learner):
 
         return trainable_params(self.strategy.model)
 
+    def state_parts(self) -> dict[str, Any]:
+        """The model (parameters, gradients, buffers), the optimizer's state and the plugins' state."""
+        return {"model": self.strategy.model, "optimizer": self.strategy.optimizer, "method": self.strategy.plugins}
+
     @property
     def learned_params(self) -> dict[str, Any]:
         return dict(self.learned)

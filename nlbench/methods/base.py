@@ -46,6 +46,11 @@ class Learner(ABC):
     def n_trainable_params(self) -> int:
         """How many numbers the method learns."""
 
+    def state_parts(self) -> dict[str, Any]:
+        """What the method keeps, by part ("model", "optimizer", "method"), for its memory footprint
+        (`nlbench.run.footprint`): objects walked for their tensors and arrays. Default: nothing."""
+        return {}
+
     @property
     def learned_params(self) -> dict[str, Any]:
         """Values the learner chose itself (a grid search's pick), logged as params."""

@@ -103,6 +103,10 @@ class SklearnLearner(Learner):
         else:
             self.estimator = self._fresh().fit(x, y)
 
+    def state_parts(self) -> dict[str, Any]:
+        """The fitted estimator (a k-NN's copy of its training set included)."""
+        return {"model": self.estimator}
+
     def predict_scores(self, x: torch.Tensor, task_label: int) -> torch.Tensor:
         """Class probabilities over all the scenario's classes (0 for a class the estimator never saw)."""
         scores = np.zeros((len(x), self.n_classes))

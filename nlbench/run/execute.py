@@ -39,6 +39,7 @@ class RunResult:
     train_time_s: float = float("nan")
     eval_time_s: float = float("nan")
     peak_mem_mb: float = float("nan")
+    memory: dict[str, float] = field(default_factory=dict)  # MiB: state, model, optimizer, method, rss_increase, ...
     n_params: int = 0
     chance_acc: float = float("nan")  # a constant guess on this scenario: the floor a leaderboard compares with
     extra: dict[str, list[list[float]]] = field(default_factory=dict)  # binary scenarios: "bacc", "auc" matrices
@@ -109,6 +110,15 @@ def build_data(scenario: Any, config: RunConfig) -> Any:
     return tuning_data(scenario, config.seed, config.tuning)
 
 
+def method_memory(learner: Any, data: Any) -> dict[str, float]:
+    """MiB the method keeps, by part (`Learner.state_parts`), and their total as "state"."""
+    from nlbench.run.footprint import footprint_mb
+
+    tensors = [t for e in data.experiences for t in (e.x_train, e.y_train, e.x_test, e.y_test)]
+    sizes = footprint_mb(learner.state_parts(), tensors)
+    return {"state": sizes.pop("total"), **sizes}
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -136,6 +146,7 @@ def execute_run(config: RunConfig, on_experience: Callable[[int, np.ndarray], No
             with PeakMemory() as mem:
                 learner = method_cls().make_learner(config.hparams, data, config.device)
                 res = run_protocol(learner, data, on_experience)
+            memory = method_memory(learner, data)
     except Exception as exc:  # the curves so far show where it went wrong
         return RunResult(config, "FAILED", setting, family, error=f"{type(exc).__name__}: {exc}".splitlines()[0][:500],
                          traceback=traceback.format_exc(), curves=learner.curves if learner else [],
@@ -144,6 +155,8 @@ def execute_run(config: RunConfig, on_experience: Callable[[int, np.ndarray], No
         config, "FINISHED", setting, family, R=res.R.tolist(), b=res.b.tolist(),
         summary=summarize({"acc": res.R, **res.extra}, res.b), train_time_s=res.train_time_s,
         eval_time_s=res.eval_time_s, peak_mem_mb=mem.peak_mb, n_params=learner.n_trainable_params,
+        memory={**memory, "rss_increase": mem.increase_mb, **({"cuda_peak": mem.cuda_peak_mb} if mem.cuda_peak_mb
+                                                               is not None else {})},
         chance_acc=data.info.chance_acc, extra={k: m.tolist() for k, m in res.extra.items()},
         data_source=data.source, learned_params=learner.learned_params, final_scores=res.final_scores,
         curves=learner.curves, files=learner.files, started_ms=started, ended_ms=now_ms(),

@@ -19,22 +19,28 @@ _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
 
-def _vm_hwm_mb() -> float | None:
+def _status_mb(field: str) -> float | None:
     try:
         for line in _STATUS.read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024.0
     except OSError:
         return None
     return None
 
 
+def _vm_hwm_mb() -> float | None:
+    return _status_mb("VmHWM")
+
+
 class PeakMemory:
     """Context manager: `peak_mb` = peak resident memory of the process while inside (MiB);
-    `per_run` says whether the peak was reset at entry; `cuda_peak_mb` when CUDA is in use."""
+    `per_run` says whether the peak was reset at entry; `increase_mb` = that peak minus the resident memory
+    at entry (NaN where /proc is missing); `cuda_peak_mb` when CUDA is in use."""
 
     def __enter__(self) -> PeakMemory:
         self.per_run = False
+        self.start_mb = _status_mb("VmRSS")
         try:
             _CLEAR_REFS.write_text("5")
             self.per_run = _vm_hwm_mb() is not None
@@ -50,6 +56,7 @@ class PeakMemory:
             scale = 1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
         self.peak_mb = float(peak)
+        self.increase_mb = max(self.peak_mb - self.start_mb, 0.0) if self.per_run and self.start_mb else float("nan")
         self.cuda_peak_mb = (torch.cuda.max_memory_allocated() / 2**20) if torch.cuda.is_available() else None
 
 
