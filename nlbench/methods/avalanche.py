@@ -91,8 +91,12 @@ class AvalancheLearner(Learner):
         return trainable_params(self.strategy.model)
 
     def state_parts(self) -> dict[str, Any]:
-        """The model (parameters, gradients, buffers), the optimizer's state and the plugins' state."""
-        return {"model": self.strategy.model, "optimizer": self.strategy.optimizer, "method": self.strategy.plugins}
+        """The model (parameters, gradients, buffers), the optimizer's state and the method's plugins' state
+        (nlbench's probes, which record curves and snapshots for the run's record, are not the method's)."""
+        from nlbench.methods.plugins import PROBES
+
+        plugins = [p for p in self.strategy.plugins if not isinstance(p, PROBES)]
+        return {"model": self.strategy.model, "optimizer": self.strategy.optimizer, "method": plugins}
 
     @property
     def learned_params(self) -> dict[str, Any]:
@@ -107,13 +111,41 @@ class AvalancheLearner(Learner):
         return dict(self.snapshots.files) if self.snapshots else {}
 
 
+def no_evaluation() -> Any:
+    """An Avalanche evaluator that does nothing: the protocol evaluates and EpochCurves records the curves.
+    Avalanche's own, even without metrics, copies the experience at every callback (~10 per iteration)."""
+    import warnings
+
+    from avalanche.training.plugins import EvaluationPlugin
+
+    class NoEvaluation(EvaluationPlugin):
+        def _update_metrics_and_loggers(self, strategy: Any, callback: str) -> list:
+            return []
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No loggers specified")
+        return NoEvaluation(loggers=[])
+
+
 def keep_optimizer(base: type) -> type:
-    """`base` whose optimizer is built once over every parameter and kept (or reset) at each new experience."""
+    """`base` whose optimizer is built once over every parameter and kept (or reset) at each new experience,
+    and whose training batches are cut from the stream's tensors where that draws the same batches
+    (`nlbench.methods.batches`)."""
 
     class KeptOptimizerTemplate(base):
-        def __init__(self, *, optimizer_memory: str = "keep", **kwargs: Any):
+        def __init__(self, *, optimizer_memory: str = "keep", stream: tuple[list[Any], list[Any]] | None = None,
+                     **kwargs: Any):
             super().__init__(**kwargs)
             self.optimizer_memory = optimizer_memory
+            self.stream = stream  # (nlbench experiences, the Avalanche train datasets made from them)
+
+        def make_train_dataloader(self, **kwargs: Any) -> None:
+            from nlbench.methods.batches import tensor_batches
+
+            super().make_train_dataloader(**kwargs)
+            fast = tensor_batches(self, *self.stream) if self.stream is not None else None
+            if fast is not None:
+                self.dataloader = fast
 
         def make_optimizer(self, **kwargs: Any) -> None:
             # The optimizer already holds every parameter (nlbench's models never grow). Avalanche's own
@@ -172,11 +204,8 @@ class AvalancheMethod(Method):
         return []
 
     def make_learner(self, hp: dict[str, Any], data: ScenarioData, device: str) -> Learner:
-        from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
-        from avalanche.training.plugins import EvaluationPlugin
-
         from nlbench.methods.plugins import (
-            CurveRecorder,
+            EpochCurves,
             FiniteLossGuard,
             IterationBudget,
             LossObserver,
@@ -185,11 +214,12 @@ class AvalancheMethod(Method):
 
         model = self.build_model(hp, data.info)
         optimizer = self.make_optimizer(model, hp)
-        recorder = CurveRecorder()
+        recorder = EpochCurves()
         snapshots = OptimizerStateSnapshots() if hp["save_optimizer_state"] else None
         probes = [FiniteLossGuard(), *([LossObserver()] if hasattr(optimizer, "observe_loss") else []),
                   *([snapshots] if snapshots else []),
-                  *([IterationBudget(hp["iterations"])] if hp["iterations"] else [])]
+                  *([IterationBudget(hp["iterations"])] if hp["iterations"] else []), recorder]
+        benchmark = to_avalanche_benchmark(data.experiences)
         strategy = keep_optimizer(self.template())(
             model=model,
             optimizer=optimizer,
@@ -199,8 +229,9 @@ class AvalancheMethod(Method):
             eval_mb_size=hp["eval_batch_size"],
             device=torch.device(device),
             plugins=[*self.boundary_plugins(hp), *self.plugins(hp, data.info), *probes],
-            evaluator=EvaluationPlugin(accuracy_metrics(epoch=True), loss_metrics(epoch=True), loggers=[recorder]),
+            evaluator=no_evaluation(),  # nlbench evaluates; EpochCurves records the training curves
             optimizer_memory=hp["optimizer_memory"],
+            stream=(data.experiences, [e.dataset for e in benchmark.train_stream]),
         )
-        return AvalancheLearner(strategy, to_avalanche_benchmark(data.experiences), hp["eval_batch_size"],
+        return AvalancheLearner(strategy, benchmark, hp["eval_batch_size"],
                                 hp["online_experience_size"] if hp["online"] else 0, recorder, snapshots)
