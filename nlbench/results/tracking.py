@@ -164,7 +164,7 @@ class Tracker:
         def write() -> str:
             run = self.client.create_run(self.experiment_id, run_name=run_name,
                                          tags={**tags, schema.PROCESS: self.process})
-            self._params(run.info.run_id, schema.flatten(params))
+            self._params_and_metrics(run.info.run_id, schema.flatten(params), [], 0)
             return run.info.run_id
 
         return writing(self.tracking_uri, f"starting the parent run {run_name}", write)
@@ -179,8 +179,7 @@ class Tracker:
             run_id = self.client.create_run(self.experiment_id, start_time=record.started_ms or None, tags=tags,
                                             run_name=record.name).info.run_id
             created.append(run_id)
-            self._params(run_id, record.params)
-            self._metrics(run_id, record.metrics, record.ended_ms)
+            self._params_and_metrics(run_id, record.params, record.metrics, record.ended_ms)
             self._artifacts(run_id, record.artifacts)
             self.client.set_terminated(run_id, status=record.status, end_time=record.ended_ms or None)
             return run_id
@@ -230,7 +229,7 @@ class Tracker:
     def log(self, run_id: str, params: Mapping[str, str], metrics: Sequence[tuple[str, float, int]]) -> None:
         """Params and metrics on an existing run (a study's chosen values)."""
         writing(self.tracking_uri, f"logging to run {run_id}",
-                lambda: (self._params(run_id, params), self._metrics(run_id, metrics, int(time.time() * 1000))))
+                lambda: self._params_and_metrics(run_id, params, metrics, int(time.time() * 1000)))
 
     def runs(self, filter_string: str) -> list[Any]:
         """The experiment's runs matching an MLflow filter, every page."""
@@ -246,19 +245,19 @@ class Tracker:
                 if not token:
                     return runs
 
-    def _params(self, run_id: str, params: Mapping[str, str]) -> None:
-        from mlflow.entities import Param
+    def _params_and_metrics(self, run_id: str, params: Mapping[str, str],
+                            metrics: Sequence[tuple[str, float, int]], timestamp: int) -> None:
+        """As few `log_batch` calls as MLflow's limits allow (each is a store transaction): up to _MAX_PARAMS
+        params and, with them, metrics up to _MAX_METRICS entries in all."""
+        from mlflow.entities import Metric, Param
 
-        items = [Param(k, v[:6000]) for k, v in params.items()]
-        for start in range(0, len(items), _MAX_PARAMS):
-            self.client.log_batch(run_id, params=items[start:start + _MAX_PARAMS])
-
-    def _metrics(self, run_id: str, metrics: Sequence[tuple[str, float, int]], timestamp: int) -> None:
-        from mlflow.entities import Metric
-
-        items = [Metric(k, v, timestamp, step) for k, v, step in metrics]
-        for start in range(0, len(items), _MAX_METRICS):
-            self.client.log_batch(run_id, metrics=items[start:start + _MAX_METRICS])
+        param_items = [Param(k, v[:6000]) for k, v in params.items()]
+        metric_items = [Metric(k, v, timestamp, step) for k, v, step in metrics]
+        while param_items or metric_items:
+            chunk, param_items = param_items[:_MAX_PARAMS], param_items[_MAX_PARAMS:]
+            room = _MAX_METRICS - len(chunk)
+            self.client.log_batch(run_id, params=chunk, metrics=metric_items[:room])
+            metric_items = metric_items[room:]
 
     def _artifacts(self, run_id: str, artifacts: Mapping[str, bytes]) -> None:
         """All of a run's files in one upload."""
