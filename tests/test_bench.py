@@ -78,3 +78,12 @@ def test_hope_epoch_with_kernels_off_never_calls_the_kernel_and_on_does(monkeypa
     assert [line.split("|")[1].strip() for line in lines if line.startswith("| linear")] == [
         "linear memory, L2 loss (Eq. 93)", "linear memory, dot-product loss (Eq. 92)"]
     assert all(line.endswith("x |") for line in lines if line.startswith("| linear"))
+
+
+def test_startup_table_times_each_command_against_a_bare_interpreter():
+    from nlbench.bench.startup import startup
+
+    table = startup(repeats=1)
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| command")]
+    assert rows[0].startswith("| python -c pass (reference)") and rows[0].endswith("| 1.0x |")
+    assert any(row.startswith("| nlbench list |") for row in rows) and len(rows) == 7

@@ -6,14 +6,12 @@ import textwrap
 
 import mlflow
 import pytest
-import torch
 from conftest import fabricated_result
 from mlflow.tracking import MlflowClient
 
 from nlbench.cli import ExitCode, main
 from nlbench.core.errors import TrackingError
 from nlbench.core.registry import get_method
-from nlbench.methods.plugins import CurveRecorder
 from nlbench.results import schema
 from nlbench.results.schema import flatten, record_of, sanitize_key
 from nlbench.results.tracking import Tracker
@@ -43,12 +41,37 @@ def test_resolve_tracking_uri(monkeypatch):
     assert resolve_tracking_uri("sqlite:///x.db") == "sqlite:///x.db"
 
 
-def test_curve_recorder_keeps_scalars_only():
-    recorder = CurveRecorder()
-    recorder.log_single_metric("Loss_Epoch/train_phase/train_stream/Task000", torch.tensor(0.5), 3)
-    recorder.log_single_metric("Weird&Name", 1, 4)
-    recorder.log_single_metric("EvalStream/Acc_Matrix", torch.zeros(2, 2), 4)  # not a scalar: skipped
-    assert recorder.points == [("Loss_Epoch/train_phase/train_stream/Task000", 0.5, 3), ("Weird&Name", 1.0, 4)]
+@pytest.mark.parametrize("options", [{}, {"task_incremental": True}])
+def test_epoch_curves_equal_avalanches_epoch_metrics(options):
+    """EpochCurves replaced Avalanche's EvaluationPlugin(accuracy_metrics(epoch), loss_metrics(epoch)): the same
+    names, steps and values, replayed samples included."""
+    from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
+    from avalanche.logging import BaseLogger
+    from avalanche.training.plugins import EvaluationPlugin
+
+    from nlbench.core.registry import SCENARIOS
+    from nlbench.methods.plugins import EpochCurves
+
+    class Scalars(BaseLogger):
+        def __init__(self):
+            super().__init__()
+            self.points = []
+
+        def log_single_metric(self, name, value, x_plot):
+            self.points.append((name, float(value), int(x_plot)))
+
+    data = SCENARIOS.get("split-digits")(n_experiences=2, **options).build(0)
+    learner = get_method("replay")().make_learner(get_method("replay").resolve({"epochs": 2}), data, "cpu")
+    avalanche, strategy = Scalars(), learner.strategy
+    where = strategy.plugins.index(strategy.evaluator)  # Avalanche keeps its evaluator among the plugins
+    strategy.evaluator = EvaluationPlugin(accuracy_metrics(epoch=True), loss_metrics(epoch=True), loggers=[avalanche])
+    strategy.plugins[where] = strategy.evaluator
+    for i in range(2):
+        learner.train_experience(i)
+    ours = sorted(next(p for p in strategy.plugins if isinstance(p, EpochCurves)).points)
+    theirs = sorted(avalanche.points)
+    assert len(ours) == 8 and [(n, s) for n, _, s in ours] == [(n, s) for n, _, s in theirs]
+    assert [v for _, v, _ in ours] == pytest.approx([v for _, v, _ in theirs], rel=1e-12)
 
 
 def test_record_names_every_key_through_the_schema():

@@ -12,7 +12,6 @@ from typing import Any
 
 import torch
 from avalanche.core import SupervisedPlugin
-from avalanche.logging import BaseLogger
 
 from nlbench.core.errors import NonFiniteLossError
 from nlbench.methods.online import end_of_experience, origin_index
@@ -128,21 +127,6 @@ def experience_task(experience: Any) -> int | None:
     """The experience's one task label, or None (an online sub-experience has none), as Avalanche names metrics."""
     labels = getattr(experience, "task_labels", None)
     return labels[0] if labels is not None and len(labels) == 1 else None
-
-
-class CurveRecorder(BaseLogger):
-    """An Avalanche logger that keeps its scalar metrics (per-epoch training loss and accuracy) in memory."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.points: list[tuple[str, float, int]] = []
-
-    def log_single_metric(self, name: str, value: Any, x_plot: int) -> None:
-        if torch.is_tensor(value) and value.numel() == 1:
-            value = value.item()
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            self.points.append((name, float(value), int(x_plot)))
-        # Tensors (Avalanche's own accuracy matrix), images and figures are skipped: nlbench has its own matrix.
 
 
 # What the harness adds to every strategy to observe it; not part of a method (nor of its memory footprint).
