@@ -35,10 +35,11 @@ def startup(repeats: int = 5) -> str:
         empty_store = f"sqlite:///{Path(tmp) / 'empty.db'}"
         cold_cache = str(Path(tmp) / "cold")
 
+        list_cold = _command(["list"], {**env, "NLBENCH_CACHE": cold_cache})
+
         def cold_list() -> None:
             shutil.rmtree(cold_cache, ignore_errors=True)
-            subprocess.run([sys.executable, "-c", RUNNER, "list"], env={**env, "NLBENCH_CACHE": cold_cache},
-                           check=True, stdout=subprocess.DEVNULL)
+            list_cold()
 
         rows = [
             ("python -c pass (reference)", lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)),

@@ -11,15 +11,13 @@ from nlbench.core.errors import UsageError
 
 
 def add_parsers(sub: Any) -> None:
-    from nlbench.results.schema import COLUMNS
-
-    rankable = [c.label for c in COLUMNS]  # leaderboard.RANKABLE, without importing pandas and scipy
+    from nlbench.results.schema import RANKABLE  # not from leaderboard: that imports pandas and scipy
 
     board = sub.add_parser("leaderboard", help="Rank methods per scenario over seeds from the runs in MLflow",
                            allow_abbrev=False)
     _add_selection(board)
     board.add_argument("--since", metavar="DATE", help="Only runs started on or after this date (UTC)")
-    board.add_argument("--rank-by", default="acc", choices=rankable,
+    board.add_argument("--rank-by", default="acc", choices=RANKABLE,
                        help="Metric to rank by (ties: lower forgetting). Default: acc")
     board.add_argument("--reference", default="naive", help="Method every other is paired against. Default: naive")
     board.add_argument("--out", default="results", metavar="DIR",

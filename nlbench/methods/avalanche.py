@@ -127,7 +127,7 @@ def no_evaluation() -> Any:
         return NoEvaluation(loggers=[])
 
 
-def keep_optimizer(base: type) -> type:
+def harness_template(base: type) -> type:
     """`base` whose optimizer is built once over every parameter and kept (or reset) at each new experience,
     and whose training batches are cut from the stream's tensors where that draws the same batches
     (`nlbench.methods.batches`)."""
@@ -220,7 +220,7 @@ class AvalancheMethod(Method):
                   *([snapshots] if snapshots else []),
                   *([IterationBudget(hp["iterations"])] if hp["iterations"] else []), recorder]
         benchmark = to_avalanche_benchmark(data.experiences)
-        strategy = keep_optimizer(self.template())(
+        strategy = harness_template(self.template())(
             model=model,
             optimizer=optimizer,
             criterion=nn.CrossEntropyLoss(),

@@ -103,6 +103,11 @@ def dgd_over_chunk(state: MLPMemory, k: Tensor, grads: GradFactors, eta: Tensor,
     return state, (torch.cat(reads, dim=-2) if q is not None else None)
 
 
+def _concat_tokens(chunks: list[tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
+    """Per-chunk (k, v, eta, alpha) joined along the token axis."""
+    return tuple(torch.cat(parts, dim=1) for parts in zip(*chunks, strict=True))
+
+
 def check_memory(memory_hidden: int, self_modify: bool, memory_loss: str) -> None:
     """The combinations the memory supports; ValueError names the one asked for."""
     if memory_loss not in MEMORY_LOSSES:
@@ -217,18 +222,20 @@ class SelfModifyingTitans(nn.Module):
         state = self.initial_state("signals", u.shape[0])  # (b, 4, d, h), (b, 4, h, d)
         outs: list[tuple[Tensor, ...]] = []
         for start in range(0, u.shape[1], self.chunk_size):
-            uc = u[:, None, start:start + self.chunk_size]
             # Eqs. 84-85 with every state taken at the end of the previous chunk (Eq. 90).
-            rk, rv, reta, ralpha = mlp_memory_read(state, uc).unbind(1)
-            k, v = F.normalize(rk, dim=-1), F.normalize(rv, dim=-1)
-            eta, alpha = self.gates(reta, ralpha)
-            k, v, eta, alpha = (self._write(t) for t in (k, v, eta, alpha))
+            k, v, eta, alpha = self._signals(mlp_memory_read(state, u[:, None, start:start + self.chunk_size]))
             outs.append((k, v, eta, alpha))
             targets = mlp_memory_read(state, v[:, None])  # v_hat = M(v): each memory's own target (Eq. 86)
             grads = mlp_memory_l2_grad_factors(state, k[:, None], targets)
             state, _ = dgd_over_chunk(state, k[:, None], grads, eta[:, None], alpha[:, None])
         self._carry("signals", {"w1": state.w1, "w2": state.w2})
-        k, v, eta, alpha = (torch.cat(parts, dim=1) for parts in zip(*outs, strict=True))
+        return _concat_tokens(outs)
+
+    def _signals(self, reads: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """k, v (unit length), eta, alpha of a chunk from the reads `(b, 4, C, d)` of the k, v, eta, alpha memories."""
+        rk, rv, reta, ralpha = reads.unbind(1)
+        eta, alpha = self.gates(reta, ralpha)
+        k, v, eta, alpha = (self._write(t) for t in (F.normalize(rk, dim=-1), F.normalize(rv, dim=-1), eta, alpha))
         return k, v, eta, alpha
 
     def linear_memory(self, q: Tensor, k: Tensor, v: Tensor, eta: Tensor, alpha: Tensor) -> Tensor:
@@ -265,16 +272,12 @@ class SelfModifyingTitans(nn.Module):
         memories = WriteHistory(self.starts("signals"), u.shape[0])  # m = 4: k, v, eta, alpha
         outs: list[tuple[Tensor, ...]] = []
         for start in range(0, u.shape[1], self.chunk_size):
-            rk, rv, reta, ralpha = memories.read(u[:, None, start:start + self.chunk_size]).unbind(1)
-            k, v = F.normalize(rk, dim=-1), F.normalize(rv, dim=-1)
-            eta, alpha = self.gates(reta, ralpha)
-            k, v, eta, alpha = (self._write(t) for t in (k, v, eta, alpha))
+            k, v, eta, alpha = self._signals(memories.read(u[:, None, start:start + self.chunk_size]))
             outs.append((k, v, eta, alpha))
             memories.write(k[:, None], v[:, None], eta[:, None], alpha[:, None], read_target=True)
         if self._carries("signals"):
             self._carry("signals", memories.state()._asdict())
-        k, v, eta, alpha = (torch.cat(parts, dim=1) for parts in zip(*outs, strict=True))
-        return k, v, eta, alpha
+        return _concat_tokens(outs)
 
     def _factored_memory(self, q: Tensor, k: Tensor, v: Tensor, eta: Tensor, alpha: Tensor) -> Tensor:
         """The main MLP memory on the factored path: y_t = M_{t-1}(q_t) (Eq. 83), writes by Eqs. 88-93."""

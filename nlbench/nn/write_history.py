@@ -36,8 +36,7 @@ def within_chunk_decay(eta: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor, Tens
     # prods[j, r] = prod_{r'=j+1..r} alpha_r' for r >= j
     before = torch.cat([torch.ones_like(prods[..., :1]), prods[..., :-1]], dim=-1)  # [j, i] -> prod_{j+1..i-1}
     G = (before.transpose(-1, -2) * eta[..., None, :]).tril(-1)
-    a = before[..., 0, :]  # prod_{r=1..i-1} alpha_r: row j = 0 less its own alpha_0
-    a = torch.cat([torch.ones_like(a[..., :1]), a[..., 1:] * alpha[..., :1]], dim=-1)
+    a = torch.cat([torch.ones_like(alpha[..., :1]), alpha[..., :-1].cumprod(-1)], dim=-1)  # exclusive cumprod
     tail = eta * prods[..., :, -1]
     return G, a, tail
 
@@ -126,7 +125,7 @@ class WriteHistory:
         if q is not None:  # y_i = M_{i-1}(q_i), the boundary state's read decayed by a_i plus the chunk's writes
             hq = F.silu(a[..., None] * rest[0] - (G * (q @ k.transpose(-1, -2))) @ e)
             reads = q + a[..., None] * self.w1(hq) - (G * (hq @ act.transpose(-1, -2))) @ err
-        self._append(k, e, err, act, tail, a[..., -1] * alpha[..., -1])  # the last: prod of the chunk's alphas
+        self._append(k, e, err, act, tail, alpha.prod(-1))
         return reads
 
     def _append(self, k: Tensor, e: Tensor, err: Tensor, act: Tensor, tail: Tensor, total: Tensor) -> None:

@@ -17,11 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from nlbench.results.schema import COLUMNS
+from nlbench.results.schema import COLUMNS, RANKABLE
 from nlbench.results.tables import PLUS_MINUS, estimate, estimate_columns, markdown_table, paired_difference
 
 HIGHER_IS_BETTER = {c.label: c.higher_is_better for c in COLUMNS}
-RANKABLE = tuple(HIGHER_IS_BETTER)
 
 
 def own_controls(frame: pd.DataFrame, control_of: Callable[[str], str | None],

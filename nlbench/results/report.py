@@ -15,7 +15,7 @@ import pandas as pd
 
 from nlbench.core.errors import UsageError, closest
 from nlbench.results import schema
-from nlbench.results.leaderboard import RANKABLE, flat_table, leaderboard, markdown, own_controls, terminal_text
+from nlbench.results.leaderboard import flat_table, leaderboard, markdown, own_controls, terminal_text
 from nlbench.results.store import read_matrix, run_filter, runs_frame, search
 
 
@@ -129,7 +129,7 @@ def build_report(tracking_uri: str, suite: str, out: Path, command: str, experim
     experiment = experiment or f"nlbench-{suite}"
     runs, frame = _frame_of(tracking_uri, experiment, reference, **filters)
     if frame[rank_by].isna().all():
-        logged = [c for c in RANKABLE if frame[c].notna().any()]
+        logged = [c for c in schema.RANKABLE if frame[c].notna().any()]
         raise UsageError(f"--rank-by {rank_by}: no run here logged it (binary scenarios log bacc and auc); "
                          f"rank by one of: {', '.join(logged)}.")
     controls = own_controls(frame, control_of, model_matcher(runs))

@@ -47,10 +47,17 @@ SETTINGS = "settings"  # settings.<device|kernel_backend|threads|data_dir>: how 
 # --- metrics ---
 TRAIN_TIME, EVAL_TIME = "time/train_s", "time/eval_s"
 PEAK_MEM = "mem/peak_mb"  # peak resident memory of the process during the run
-STATE_MEM = "mem/state_mb"  # the method's own arrays: model, optimizer state, method state (nlbench.run.footprint)
-MEM_PARTS = ("model", "optimizer", "method")  # mem/<part>_mb: the parts of mem/state_mb
-RSS_GROWTH = "mem/rss_increase_mb"  # peak resident memory during the run minus resident memory at its start
-CUDA_PEAK = "mem/cuda_peak_mb"  # peak CUDA memory allocated during the run (runs on a GPU only)
+
+
+def mem_key(name: str) -> str:
+    """The metric of one entry of RunResult.memory (MiB)."""
+    return f"mem/{name}_mb"
+
+
+STATE_MEM = mem_key("state")  # the method's own arrays: model, optimizer state, method state (nlbench.run.footprint)
+MEM_PARTS = ("model", "optimizer", "method")  # the parts of mem/state_mb
+RSS_GROWTH = mem_key("rss_increase")  # peak resident memory during the run minus resident memory at its start
+CUDA_PEAK = mem_key("cuda_peak")  # peak CUDA memory allocated during the run (runs on a GPU only)
 N_PARAMS = "model/trainable_params"
 CHANCE = "scenario/chance_acc"  # uniform guessing, or the majority-class rate of binary scenarios
 
@@ -85,6 +92,7 @@ class Column:
 COLUMNS: tuple[Column, ...] = (*(Column(final_key(m.name), m.name, m.higher_is_better) for m in METRICS),
                                Column(TRAIN_TIME, "train_s", False), Column(STATE_MEM, "state_mb", False),
                                Column(PEAK_MEM, "peak_mb", False))
+RANKABLE = tuple(c.label for c in COLUMNS)  # what --rank-by and --sort accept
 
 # --- artifacts ---
 ACC_CSV = "acc_matrix.csv"
@@ -126,7 +134,7 @@ RECORD: tuple[tuple[str, str, str], ...] = (
                          "whatever the method)"),
     ("metric", STATE_MEM, "the method's own memory, MiB: the tensors and arrays of its model, optimizer state and "
                           "method state (replay buffer, EWC's importances, ...), the stream's data excluded"),
-    *(("metric", f"mem/{part}_mb", f"the {part} part of {STATE_MEM}") for part in MEM_PARTS),
+    *(("metric", mem_key(part), f"the {part} part of {STATE_MEM}") for part in MEM_PARTS),
     ("metric", RSS_GROWTH, "peak resident memory during the run minus that at its start, MiB"),
     ("metric", CUDA_PEAK, "peak CUDA memory allocated during the run, MiB (GPU runs only)"),
     ("metric", N_PARAMS, "numbers the method learns"),
@@ -227,7 +235,7 @@ def record_of(result: RunResult, parent_id: str, env_tags: Mapping[str, str]) ->
         metrics += [(final_key(k), v, last) for k, v in result.summary.items()]
         metrics += [(TRAIN_TIME, result.train_time_s, 0), (EVAL_TIME, result.eval_time_s, 0),
                     (PEAK_MEM, result.peak_mem_mb, 0), (N_PARAMS, result.n_params, 0), (CHANCE, result.chance_acc, 0)]
-        metrics += [(f"mem/{part}_mb", value, 0) for part, value in result.memory.items()]
+        metrics += [(mem_key(name), value, 0) for name, value in result.memory.items()]
         artifacts[ACC_CSV] = matrix_csv(result.R, result.b).encode()
         artifacts[HEATMAP] = heatmap_png(result.R, result.b, config.run_name)
         if result.final_scores:

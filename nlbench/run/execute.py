@@ -110,13 +110,15 @@ def build_data(scenario: Any, config: RunConfig) -> Any:
     return tuning_data(scenario, config.seed, config.tuning)
 
 
-def method_memory(learner: Any, data: Any) -> dict[str, float]:
-    """MiB the method keeps, by part (`Learner.state_parts`), and their total as "state"."""
+def method_memory(learner: Any, data: Any, mem: PeakMemory) -> dict[str, float]:
+    """MiB the method keeps, by part (`Learner.state_parts`), their total as "state", the resident memory's
+    growth over the run and, on a GPU, its device peak."""
     from nlbench.run.footprint import footprint_mb
 
     tensors = [t for e in data.experiences for t in (e.x_train, e.y_train, e.x_test, e.y_test)]
     sizes = footprint_mb(learner.state_parts(), tensors)
-    return {"state": sizes.pop("total"), **sizes}
+    cuda = {"cuda_peak": mem.cuda_peak_mb} if mem.cuda_peak_mb is not None else {}
+    return {"state": sizes.pop("total"), **sizes, "rss_increase": mem.increase_mb, **cuda}
 
 
 def now_ms() -> int:
@@ -146,7 +148,7 @@ def execute_run(config: RunConfig, on_experience: Callable[[int, np.ndarray], No
             with PeakMemory() as mem:
                 learner = method_cls().make_learner(config.hparams, data, config.device)
                 res = run_protocol(learner, data, on_experience)
-            memory = method_memory(learner, data)
+            memory = method_memory(learner, data, mem)
     except Exception as exc:  # the curves so far show where it went wrong
         return RunResult(config, "FAILED", setting, family, error=f"{type(exc).__name__}: {exc}".splitlines()[0][:500],
                          traceback=traceback.format_exc(), curves=learner.curves if learner else [],
@@ -155,8 +157,7 @@ def execute_run(config: RunConfig, on_experience: Callable[[int, np.ndarray], No
         config, "FINISHED", setting, family, R=res.R.tolist(), b=res.b.tolist(),
         summary=summarize({"acc": res.R, **res.extra}, res.b), train_time_s=res.train_time_s,
         eval_time_s=res.eval_time_s, peak_mem_mb=mem.peak_mb, n_params=learner.n_trainable_params,
-        memory={**memory, "rss_increase": mem.increase_mb, **({"cuda_peak": mem.cuda_peak_mb} if mem.cuda_peak_mb
-                                                               is not None else {})},
+        memory=memory,
         chance_acc=data.info.chance_acc, extra={k: m.tolist() for k, m in res.extra.items()},
         data_source=data.source, learned_params=learner.learned_params, final_scores=res.final_scores,
         curves=learner.curves, files=learner.files, started_ms=started, ended_ms=now_ms(),

@@ -1,7 +1,7 @@
 """A method's own memory: the bytes of the arrays it keeps, by part (parameters, optimizer state, method state).
 
 Why: the process's peak RSS (`mem/peak_mb`) is dominated by ~1 GB of imports and says nothing about a method.
-Here the objects a learner names (`Learner.state_roots`) are walked for torch tensors and numpy arrays; each
+Here the objects a learner names (`Learner.state_parts`) are walked for torch tensors and numpy arrays; each
 buffer is counted once (the first part that reaches it), and a buffer inside the stream's own data (a replay
 buffer's or a k-NN's view of the training set) is not the method's. An Avalanche dataset met on the way (a
 replay buffer) counts as its samples: length x the bytes of one sample, since it stores indices into the data.

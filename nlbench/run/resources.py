@@ -29,10 +29,6 @@ def _status_mb(field: str) -> float | None:
     return None
 
 
-def _vm_hwm_mb() -> float | None:
-    return _status_mb("VmHWM")
-
-
 class PeakMemory:
     """Context manager: `peak_mb` = peak resident memory of the process while inside (MiB);
     `per_run` says whether the peak was reset at entry; `increase_mb` = that peak minus the resident memory
@@ -43,7 +39,7 @@ class PeakMemory:
         self.start_mb = _status_mb("VmRSS")
         try:
             _CLEAR_REFS.write_text("5")
-            self.per_run = _vm_hwm_mb() is not None
+            self.per_run = _status_mb("VmHWM") is not None
         except OSError:
             pass
         if torch.cuda.is_available():
@@ -51,7 +47,7 @@ class PeakMemory:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        peak = _vm_hwm_mb() if self.per_run else None
+        peak = _status_mb("VmHWM") if self.per_run else None
         if peak is None:
             scale = 1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
