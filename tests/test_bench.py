@@ -37,8 +37,21 @@ def test_step_cost_table_has_one_row_per_method_with_a_ratio():
 
     table = step_cost(methods=("cms", "titans"), repeats=2)
     rows = [line for line in table.splitlines() if line.startswith("| cms") or line.startswith("| titans")]
-    assert len(rows) == 2 and all(row.split(" | ")[6].endswith("x") for row in rows)
-    assert rows[0].rstrip(" |").endswith("- | -") and rows[1].rstrip(" |").endswith("x")  # titans: both paths
+    cells = [row.split(" | ") for row in rows]
+    assert len(rows) == 2 and all(c[6].endswith("x") and c[9].endswith("x") and c[13].endswith("x |")
+                                  for c in cells)
+    assert cells[0][7:9] == ["-", "-"] and cells[1][8].endswith("x")  # titans: both paths
+    assert float(cells[1][9].rstrip("x")) > 5  # its memories' arithmetic: many times an MLP of its size
+
+
+def test_step_flops_counts_a_linear_layer_forward_and_backward_by_hand():
+    import torch
+
+    from nlbench.bench.step import step_flops
+
+    layer, x = torch.nn.Linear(8, 3, bias=False), torch.randn(5, 8)
+    # forward 2*5*8*3; backward: the weight's gradient only (x needs none), 2*5*8*3 again
+    assert step_flops(lambda: layer(x).sum().backward()) == 2 * (2 * 5 * 8 * 3)
 
 
 def test_optimizer_cost_times_every_optimizer_against_sgd_and_adam():

@@ -25,7 +25,8 @@ def pair(**kw) -> tuple[SelfModifyingTitans, SelfModifyingTitans]:
 def test_within_chunk_decay_equals_the_products_written_out():
     torch.manual_seed(0)
     eta, alpha = torch.rand(2, 4, dtype=torch.float64), torch.rand(2, 4, dtype=torch.float64)
-    G, a, tail = within_chunk_decay(eta, alpha)
+    G, a, tail, total = within_chunk_decay(eta, alpha)
+    torch.testing.assert_close(total, alpha.prod(-1))
     for i in range(4):
         assert torch.allclose(a[:, i], alpha[:, :i].prod(-1))
         assert torch.allclose(tail[:, i], eta[:, i] * alpha[:, i + 1:].prod(-1))
@@ -39,21 +40,21 @@ def test_one_chunk_of_writes_equals_the_token_by_token_dgd_steps():
     b, m, C, d, h = 3, 2, 5, 4, 3
     w1, w2 = torch.randn(m, d, h, dtype=torch.float64), torch.randn(m, h, d, dtype=torch.float64)
     k, q = torch.randn(b, 1, C, d, dtype=torch.float64), torch.randn(b, 1, C, d, dtype=torch.float64)
-    target = torch.randn(b, m, C, d, dtype=torch.float64)
+    target = torch.randn(b, 1, C, d, dtype=torch.float64)
     eta, alpha = torch.rand(b, 1, C, dtype=torch.float64), 0.5 + 0.5 * torch.rand(b, 1, C, dtype=torch.float64)
     for chunks in ([C], [2, 3]):  # one chunk, and a second chunk on top of a history
         history, state, start, reads = WriteHistory(MLPMemory(w1, w2), b), MLPMemory(w1.expand(b, -1, -1, -1),
                                                                                      w2.expand(b, -1, -1, -1)), 0, []
         for size in chunks:
             sl = slice(start, start + size)
-            got = history.write(k[:, :, sl], target[:, :, sl], eta[:, :, sl], alpha[:, :, sl], q=q[:, :, sl])
+            got = history.write(k[:, 0, sl], target[:, 0, sl], eta[:, 0, sl], alpha[:, 0, sl], q=q[:, 0, sl])
             grads = mlp_memory_l2_grad_factors(state, k[:, :, sl], target[:, :, sl])  # at the boundary state
             for t in range(size):
                 reads.append(mlp_memory_read(state, q[:, :, start + t:start + t + 1]))
                 state = mlp_memory_dgd_step_factored(state, k[:, :, start + t].expand(-1, m, -1),
                                                      type(grads)(*(g[:, :, t] for g in grads)),
                                                      eta[:, :, start + t], alpha[:, :, start + t])
-            torch.testing.assert_close(got, torch.cat(reads[start:], dim=-2), rtol=1e-10, atol=1e-12)
+            torch.testing.assert_close(got.transpose(0, 1), torch.cat(reads[start:], dim=-2), rtol=1e-10, atol=1e-12)
             start += size
         for got, want in zip(history.state(), state, strict=True):
             torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)

@@ -15,7 +15,7 @@ from nlbench.nn.memory import (
     outer,
     read,
 )
-from nlbench.nn.titans import SELF_MODIFYING, SelfModifyingTitans
+from nlbench.nn.titans import SELF_MODIFYING, CausalConv, SelfModifyingTitans
 
 
 def reference_titans(m: SelfModifyingTitans, x: torch.Tensor) -> torch.Tensor:
@@ -231,3 +231,19 @@ def test_hope_gradients_stay_finite_on_a_table_with_zero_columns():
     torch.nn.functional.cross_entropy(model(x), torch.tensor([0, 1, 0, 1])).backward()
     assert all(torch.isfinite(p.grad).all() and p.grad.abs().max() < 1e3 for p in model.parameters()
                if p.grad is not None)
+
+
+def test_causal_conv_equals_a_left_padded_depthwise_conv1d_in_outputs_and_gradients():
+    torch.manual_seed(0)
+    conv = CausalConv(5, window=4).double()
+    with torch.no_grad():
+        conv.conv.weight.copy_(torch.randn_like(conv.conv.weight))
+    x = torch.randn(3, 7, 5, dtype=torch.float64, requires_grad=True)
+    want = conv.conv(F.pad(x.transpose(1, 2), (3, 0))).transpose(1, 2)  # sees x_t and its 3 predecessors only
+    got = conv(x)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    w = torch.randn_like(want)
+    for a, b in zip(torch.autograd.grad((got * w).sum(), [x, conv.conv.weight]),
+                    torch.autograd.grad((want * w).sum(), [x, conv.conv.weight]), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert torch.equal(CausalConv(5)(x.detach().float()), x.detach().float())  # identity at initialisation

@@ -73,8 +73,10 @@ class CausalConv(nn.Module):
             self.conv.weight[:, 0, -1] = 1.0
 
     def forward(self, x: Tensor) -> Tensor:  # (b, n, d)
-        x = F.pad(x.transpose(1, 2), (self.window - 1, 0))
-        return self.conv(x).transpose(1, 2)
+        # y_t = sum_w W[:, w] x_{t - window + 1 + w}: the depthwise convolution as a weighted sum of shifted
+        # windows, which is what `nn.Conv1d` computes, at a fraction of its CPU backward cost for these sizes
+        windows = F.pad(x, (0, 0, self.window - 1, 0)).unfold(1, self.window, 1)  # (b, n, d, window)
+        return (windows * self.conv.weight[:, 0]).sum(-1)
 
 
 def init_memory_state(dim: int, hidden: int, copies: int | None = None) -> nn.ParameterDict:
@@ -223,7 +225,8 @@ class SelfModifyingTitans(nn.Module):
         outs: list[tuple[Tensor, ...]] = []
         for start in range(0, u.shape[1], self.chunk_size):
             # Eqs. 84-85 with every state taken at the end of the previous chunk (Eq. 90).
-            k, v, eta, alpha = self._signals(mlp_memory_read(state, u[:, None, start:start + self.chunk_size]))
+            reads = mlp_memory_read(state, u[:, None, start:start + self.chunk_size])  # (b, 4, C, d)
+            k, v, eta, alpha = self._signals(reads.transpose(0, 1))
             outs.append((k, v, eta, alpha))
             targets = mlp_memory_read(state, v[:, None])  # v_hat = M(v): each memory's own target (Eq. 86)
             grads = mlp_memory_l2_grad_factors(state, k[:, None], targets)
@@ -232,10 +235,10 @@ class SelfModifyingTitans(nn.Module):
         return _concat_tokens(outs)
 
     def _signals(self, reads: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """k, v (unit length), eta, alpha of a chunk from the reads `(b, 4, C, d)` of the k, v, eta, alpha memories."""
-        rk, rv, reta, ralpha = reads.unbind(1)
-        eta, alpha = self.gates(reta, ralpha)
-        k, v, eta, alpha = (self._write(t) for t in (F.normalize(rk, dim=-1), F.normalize(rv, dim=-1), eta, alpha))
+        """k, v (unit length), eta, alpha of a chunk from the reads `(4, b, C, d)` of the k, v, eta, alpha memories."""
+        k, v = F.normalize(reads[:2], dim=-1).unbind(0)
+        eta, alpha = self.gates(reads[2], reads[3])
+        k, v, eta, alpha = (self._write(t) for t in (k, v, eta, alpha))
         return k, v, eta, alpha
 
     def linear_memory(self, q: Tensor, k: Tensor, v: Tensor, eta: Tensor, alpha: Tensor) -> Tensor:
@@ -272,9 +275,9 @@ class SelfModifyingTitans(nn.Module):
         memories = WriteHistory(self.starts("signals"), u.shape[0])  # m = 4: k, v, eta, alpha
         outs: list[tuple[Tensor, ...]] = []
         for start in range(0, u.shape[1], self.chunk_size):
-            k, v, eta, alpha = self._signals(memories.read(u[:, None, start:start + self.chunk_size]))
+            k, v, eta, alpha = self._signals(memories.read(u[:, start:start + self.chunk_size]))
             outs.append((k, v, eta, alpha))
-            memories.write(k[:, None], v[:, None], eta[:, None], alpha[:, None], read_target=True)
+            memories.write(k, v, eta, alpha, read_target=True)
         if self._carries("signals"):
             self._carry("signals", memories.state()._asdict())
         return _concat_tokens(outs)
@@ -284,9 +287,9 @@ class SelfModifyingTitans(nn.Module):
         memory = WriteHistory(MLPMemory(*(w[None] for w in self.starts("memory"))), q.shape[0])
         ys = []
         for start in range(0, q.shape[1], self.memory_chunk_size):
-            qc, kc, vc, ec, ac = (t[:, None, start:start + self.memory_chunk_size] for t in (q, k, v, eta, alpha))
+            qc, kc, vc, ec, ac = (t[:, start:start + self.memory_chunk_size] for t in (q, k, v, eta, alpha))
             # towards v_hat = M(v) (Eq. 86), or v itself without self-modification
-            ys.append(memory.write(kc, vc, ec, ac, q=qc, read_target=self.self_modify)[:, 0])
+            ys.append(memory.write(kc, vc, ec, ac, q=qc, read_target=self.self_modify)[0])
         if self._carries("memory"):
             self._carry("memory", {key: w[:, 0] for key, w in memory.state()._asdict().items()})
         return torch.cat(ys, dim=1)
