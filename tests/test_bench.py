@@ -38,10 +38,10 @@ def test_step_cost_table_has_one_row_per_method_with_a_ratio():
     table = step_cost(methods=("cms", "titans"), repeats=2)
     rows = [line for line in table.splitlines() if line.startswith("| cms") or line.startswith("| titans")]
     cells = [row.split(" | ") for row in rows]
-    assert len(rows) == 2 and all(c[6].endswith("x") and c[9].endswith("x") and c[13].endswith("x |")
+    assert len(rows) == 2 and all(c[6].endswith("x") and c[10].endswith("x") and c[13].endswith("x |")
                                   for c in cells)
     assert cells[0][7:9] == ["-", "-"] and cells[1][8].endswith("x")  # titans: both paths
-    assert float(cells[1][9].rstrip("x")) > 5  # its memories' arithmetic: many times an MLP of its size
+    assert float(cells[1][10].rstrip("x")) > 5  # its memories' arithmetic: many times an MLP of its size
 
 
 def test_step_flops_counts_a_linear_layer_forward_and_backward_by_hand():
@@ -52,6 +52,18 @@ def test_step_flops_counts_a_linear_layer_forward_and_backward_by_hand():
     layer, x = torch.nn.Linear(8, 3, bias=False), torch.randn(5, 8)
     # forward 2*5*8*3; backward: the weight's gradient only (x needs none), 2*5*8*3 again
     assert step_flops(lambda: layer(x).sum().backward()) == 2 * (2 * 5 * 8 * 3)
+
+
+def test_the_equal_flop_mlp_does_about_the_asked_arithmetic():
+    from nlbench.bench.step import mlp_of_flops, step_flops
+    from nlbench.bench.timing import scenario_data, step_timer
+    from nlbench.core.registry import get_method
+
+    data = scenario_data("split-digits", 0)
+    for target in (2_000_000, 20_000_000):
+        hidden = mlp_of_flops(target, data, 32)
+        got = step_flops(step_timer("naive", get_method("naive").resolve({"hidden_sizes": hidden}), data, 32)[0])
+        assert abs(got - target) / target < 0.02, (target, hidden, got)
 
 
 def test_optimizer_cost_times_every_optimizer_against_sgd_and_adam():
