@@ -101,21 +101,24 @@ class EpochCurves(SupervisedPlugin):
     def __init__(self) -> None:
         super().__init__()
         self.points: list[tuple[str, float, int]] = []
-        self._sums: torch.Tensor | None = None  # loss x samples, correct predictions, samples
+        self._loss: torch.Tensor | None = None  # sum of loss x samples (float64)
+        self._hits: torch.Tensor | None = None  # correct predictions
+        self._seen = 0
 
     def before_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
-        self._sums = None
+        self._loss, self._hits, self._seen = None, None, 0
 
     def after_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
         n = len(strategy.mb_y)
         hits = (strategy.mb_output.detach().argmax(1) == strategy.mb_y).sum()
-        new = torch.stack([strategy.loss.detach().sum().double() * n, hits.double(), hits.new_tensor(n).double()])
-        self._sums = new if self._sums is None else self._sums + new
+        loss = strategy.loss.detach().sum().double() * n
+        self._loss, self._hits = (loss, hits) if self._loss is None else (self._loss + loss, self._hits + hits)
+        self._seen += n
 
     def after_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
-        if self._sums is None:
+        if self._loss is None:
             return
-        loss, hits, seen = self._sums.tolist()
+        loss, hits, seen = self._loss.item(), self._hits.item(), self._seen
         step = strategy.clock.train_iterations
         task = experience_task(strategy.experience)
         name = "train_phase/train_stream" + (f"/Task{task:03d}" if task is not None else "")
