@@ -6,7 +6,7 @@ import torch
 
 from nlbench.nn.memory import MLPMemory, mlp_memory_dgd_step_factored, mlp_memory_l2_grad_factors, mlp_memory_read
 from nlbench.nn.titans import SelfModifyingTitans
-from nlbench.nn.write_history import WriteHistory, within_chunk_decay
+from nlbench.nn.write_history import SHORT, WriteHistory, short_matmul, within_chunk_decay
 
 
 def pair(**kw) -> tuple[SelfModifyingTitans, SelfModifyingTitans]:
@@ -60,16 +60,30 @@ def test_one_chunk_of_writes_equals_the_token_by_token_dgd_steps():
             torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("kw", [
-    {},
-    {"chunk_size": 3, "memory_chunk_size": 5},
-    {"chunk_size": 1, "memory_chunk_size": 1},
-    {"self_modify": False},
-    {"grad_mode": "stopgrad"},
+@pytest.mark.parametrize("a_shape, b_shape", [
+    ((3, 2, 4), (3, 4, 5)),  # a short contraction: a broadcast product
+    ((2, 3, 2, 4), (3, 4, 5)),  # ... with an operand shared over the leading (memory) axis
+    ((3, 2, 4), (2, 3, 4, 5)),
+    ((3, 2, SHORT + 1), (3, SHORT + 1, 5)),  # a long one: matmul
+    ((600, 4, 6), (600, 6, 32)),  # a large batch: matmul
 ])
-def test_factored_path_equals_the_materialised_one_in_outputs_and_every_gradient(kw):
+def test_short_matmul_is_the_matrix_product(a_shape, b_shape):
+    torch.manual_seed(0)
+    a, b = torch.randn(*a_shape, dtype=torch.float64), torch.randn(*b_shape, dtype=torch.float64)
+    torch.testing.assert_close(short_matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kw, tokens", [
+    ({}, 9),
+    ({}, 14),  # histories longer than SHORT: the matmul branch of short_matmul
+    ({"chunk_size": 3, "memory_chunk_size": 5}, 9),
+    ({"chunk_size": 1, "memory_chunk_size": 1}, 9),
+    ({"self_modify": False}, 9),
+    ({"grad_mode": "stopgrad"}, 9),
+])
+def test_factored_path_equals_the_materialised_one_in_outputs_and_every_gradient(kw, tokens):
     factored, materialised = pair(**kw)
-    x = torch.randn(3, 9, 6, dtype=torch.float64)
+    x = torch.randn(3, tokens, 6, dtype=torch.float64)
     y, y_ref = factored(x), materialised(x)
     torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-12)
     params = [(n, p) for n, p in factored.named_parameters() if p.requires_grad]

@@ -49,10 +49,20 @@ def within_chunk_decay(eta: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor, Tens
     return G, P[..., 0, :C], eta * P[..., 1:, C], P[..., 0, C]
 
 
+SHORT = 8  # the longest contraction `short_matmul` computes as a broadcast product ...
+BROADCAST_MAX = 1 << 16  # ... and the most elements its product may have (beyond, the copy costs more than GEMMs)
+
+
 def short_matmul(a: Tensor, b: Tensor) -> Tensor:
-    """`a @ b` for batches of small matrices contracting a short axis (a chunk's or a history's few tokens): a
-    broadcast product and sum. On CPU, torch's batched matmul calls one small GEMM per matrix, which costs
-    about twice as much forward and backward at these sizes (measured: 128 matrices of 2 x 4 by 4 x 32)."""
+    """`a @ b` for batches of small matrices, as a broadcast product and sum when the contracted axis is short
+    (a chunk's or a short history's tokens) and the batch small. On CPU, torch's batched matmul calls one small
+    GEMM per matrix, which costs about twice as much forward and backward at these sizes (measured: 128 matrices
+    of 2 x 4 by 4 x 32). Over longer histories (28 image rows) or large batches (evaluation) the product's
+    memory traffic costs more than the GEMMs, so they run as matmuls."""
+    rows, k, cols = a.shape[-2], a.shape[-1], b.shape[-1]
+    matrices = max(a.numel() // (rows * k), b.numel() // (k * cols))  # after broadcasting
+    if k > SHORT or matrices * rows * k * cols > BROADCAST_MAX:
+        return a @ b
     return (a.unsqueeze(-1) * b.unsqueeze(-3)).sum(-2)
 
 
