@@ -26,7 +26,7 @@ from nlbench.nn import MLP
 from nlbench.optim import build_optimizer
 from nlbench.run.backends import SerialBackend
 from nlbench.run.config import RunConfig
-from nlbench.run.execute import execute_run, seed_everything
+from nlbench.run.execute import RunResult, execute_run, seed_everything
 from nlbench.run.runner import run_suite
 from nlbench.run.suite import Suite
 
@@ -35,6 +35,14 @@ from nlbench.run.suite import Suite
 class PlainTimes:
     train_s: float = 0.0
     eval_s: float = 0.0
+
+
+def finished(config: RunConfig) -> RunResult:
+    """The run unit's result; a failed run stops the benchmark with its error."""
+    result = execute_run(config)
+    if not result.ok:
+        raise RuntimeError(f"benchmark run {config.run_name} failed: {result.error}")
+    return result
 
 
 def plain_torch_naive(data: ScenarioData, hp: dict, seed: int, times: PlainTimes | None = None) -> np.ndarray:
@@ -85,8 +93,7 @@ def overhead(repeats: int = 5, scenario: str = "split-digits", seed: int = 0) ->
         suite = Suite(name="bench-overhead", path="<bench>", scenarios=(scenario,), methods=("naive",))
 
         def harness() -> None:
-            result = execute_run(config)
-            assert result.ok, result.traceback
+            finished(config)
 
         def tracked() -> None:
             assert not run_suite(suite, [config], uri, progress=False, backend=SerialBackend(), rerun=True).failed
@@ -125,8 +132,7 @@ def full_mnist_throughput(repeats: int, seed: int) -> str:
         times = PlainTimes()
         plain_torch_naive(data, hp, seed, times)
         rows["plain"].append((times.train_s, times.eval_s))
-        result = execute_run(config)
-        assert result.ok, result.traceback
+        result = finished(config)
         rows["nlbench"].append((result.train_time_s, result.eval_time_s))
     (plain_train, plain_eval), (ours_train, ours_eval) = (
         tuple(statistics.median(v) for v in zip(*rows[k][1:], strict=True)) for k in ("plain", "nlbench"))

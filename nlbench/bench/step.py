@@ -3,6 +3,7 @@ strategy, against naive fine-tuning of an MLP with about the same number of para
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -42,6 +43,7 @@ def mlp_of_flops(flops: int, data: ScenarioData, batch_size: int) -> list[int]:
     step FLOPs grow with its width)."""
     naive = get_method("naive")
 
+    @functools.cache
     def at(width: int) -> int:
         return step_flops(step_timer("naive", naive.resolve({"hidden_sizes": [width] * 2}), data, batch_size)[0])
 

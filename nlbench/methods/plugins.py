@@ -101,24 +101,23 @@ class EpochCurves(SupervisedPlugin):
     def __init__(self) -> None:
         super().__init__()
         self.points: list[tuple[str, float, int]] = []
-        self._loss: torch.Tensor | None = None  # sum of loss x samples (float64)
-        self._hits: torch.Tensor | None = None  # correct predictions
+        self._loss: torch.Tensor | float = 0.0  # sum of loss x samples (a float64 tensor once summed)
+        self._hits: torch.Tensor | int = 0  # correct predictions
         self._seen = 0
 
     def before_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
-        self._loss, self._hits, self._seen = None, None, 0
+        self._loss, self._hits, self._seen = 0.0, 0, 0
 
     def after_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
         n = len(strategy.mb_y)
-        hits = (strategy.mb_output.detach().argmax(1) == strategy.mb_y).sum()
-        loss = strategy.loss.detach().sum().double() * n
-        self._loss, self._hits = (loss, hits) if self._loss is None else (self._loss + loss, self._hits + hits)
+        self._hits = self._hits + (strategy.mb_output.detach().argmax(1) == strategy.mb_y).sum()
+        self._loss = self._loss + strategy.loss.detach().sum().double() * n
         self._seen += n
 
     def after_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
-        if self._loss is None:
+        if not self._seen:
             return
-        loss, hits, seen = self._loss.item(), self._hits.item(), self._seen
+        loss, hits, seen = float(self._loss), int(self._hits), self._seen
         step = strategy.clock.train_iterations
         task = experience_task(strategy.experience)
         name = "train_phase/train_stream" + (f"/Task{task:03d}" if task is not None else "")

@@ -75,6 +75,7 @@ class CausalConv(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # (b, n, d)
         # y_t = sum_w W[:, w] x_{t - window + 1 + w}: the depthwise convolution as a weighted sum of shifted
         # windows, which is what `nn.Conv1d` computes, at a fraction of its CPU backward cost for these sizes
+        # (the Conv1d only holds the weight, so checkpoints keep their keys)
         windows = F.pad(x, (0, 0, self.window - 1, 0)).unfold(1, self.window, 1)  # (b, n, d, window)
         return (windows * self.conv.weight[:, 0]).sum(-1)
 

@@ -31,9 +31,9 @@ from nlbench.nn.memory import MLPMemory, silu_grad
 
 @functools.lru_cache(maxsize=32)
 def _later_than(C: int, device: torch.device) -> Tensor:
-    """`(C + 1, C + 1)` mask: entry [j + 1, r] is whether alpha_{r-1} lies strictly after write j (j = -1..C-1)."""
+    """`(C + 1, C + 1)` mask `[row, r]: r > row`, i.e. alpha_{r-1} comes after write j = row - 1 (j = -1..C-1)."""
     idx = torch.arange(C + 1, device=device)
-    return idx[None, :] - 1 > idx[:, None] - 1
+    return idx[None, :] > idx[:, None]
 
 
 def within_chunk_decay(eta: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -95,17 +95,16 @@ class WriteHistory:
 
     def _decayed(self, y: Tensor, scores: Tensor, right: Tensor) -> Tensor:
         """A y - sum_s c_s scores_s right_s: the weight `A W_0 - sum_s c_s right_s left_s^T` applied to the
-        inputs whose `W_0 x` is y and whose products with the left factors are `scores (..., n, p)`."""
-        if self.total is None:
-            return y
+        inputs whose `W_0 x` is y and whose products with the left factors are `scores (..., n, p)` (once
+        there are writes)."""
         return self.total[:, None, None] * y - short_matmul(scores * self.tails[:, None, :], right)
 
-    def _apply(self, x: Tensor, w0: Tensor, left: Tensor | None, right: Tensor | None) -> Tensor:
+    def _apply(self, x: Tensor, w0: Tensor, left: Tensor, right: Tensor) -> Tensor:
         """W_p x for each memory's own input `x (m, b, n, in)`; `w0 (m, out, in)`, the shared initial weights
         as one product batched over the m memories."""
         m, b, n, i = x.shape
         y = torch.bmm(x.view(m, b * n, i), w0.transpose(1, 2)).view(m, b, n, -1)
-        return y if left is None else self._decayed(y, x @ left.transpose(-1, -2), right)
+        return y if self.total is None else self._decayed(y, x @ left.transpose(-1, -2), right)
 
     def w2(self, x: Tensor) -> Tensor:
         """W2 x for every memory of an input they share, `(b, n, d) -> (m, b, n, h)`: one product with the m
@@ -113,7 +112,7 @@ class WriteHistory:
         b, n, d = x.shape
         m = self.w2_0.shape[0]
         y = (self.w2_0.reshape(-1, d) @ x.reshape(b * n, d).T).view(m, -1, b * n).transpose(1, 2).reshape(m, b, n, -1)
-        return y if self.keys is None else self._decayed(y, torch.bmm(x, self.keys.transpose(1, 2)), self.e)
+        return y if self.total is None else self._decayed(y, torch.bmm(x, self.keys.transpose(1, 2)), self.e)
 
     def w1(self, hidden: Tensor) -> Tensor:
         return self._apply(hidden, self.w1_0, self.act, self.err)
