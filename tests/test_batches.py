@@ -45,3 +45,33 @@ def test_an_experience_that_is_not_the_streams_own_keeps_avalanches_loader():
     strategy.train_dataset_adaptation()
     strategy.make_train_dataloader()
     assert not isinstance(strategy.dataloader, TensorBatches)
+
+
+def test_one_draw_batches_equal_torchs_batch_sampler():
+    from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
+
+    from nlbench.methods.batches import batch_indices
+
+    data = range(23)
+    for make in (lambda: RandomSampler(data), lambda: SequentialSampler(data)):
+        for size, drop_last in [(5, False), (5, True), (23, False), (30, False), (30, True), (1, False)]:
+            sampler = BatchSampler(make(), size, drop_last)
+            torch.manual_seed(1)
+            # Avalanche's sampler stops before asking an empty BatchSampler for anything
+            expected, after_torch = list(sampler) if len(sampler) else [], torch.rand(2)
+            torch.manual_seed(1)
+            got, after_ours = batch_indices(sampler), torch.rand(2)
+            assert [b.tolist() for b in got] == expected and torch.equal(after_ours, after_torch)
+
+
+def test_samplers_not_reproduced_in_one_draw_are_left_to_avalanche():
+    from torch.utils.data import BatchSampler, RandomSampler, WeightedRandomSampler
+
+    from nlbench.methods.batches import batch_indices
+
+    data = range(10)
+    assert batch_indices(BatchSampler(RandomSampler(data, replacement=True), 3, False)) is None
+    assert batch_indices(BatchSampler(RandomSampler(data, num_samples=15), 3, False)) is None
+    assert batch_indices(BatchSampler(RandomSampler(data, generator=torch.Generator()), 3, False)) is None
+    assert batch_indices(BatchSampler(WeightedRandomSampler([1.0] * 10, 10), 3, False)) is None
+    assert batch_indices(list(range(3))) is None

@@ -42,7 +42,7 @@ def test_smoke_suite_end_to_end(tracking_uri, capsys):
     history = client.get_metric_history(run_id, "acc/exp2")
     assert sorted(m.step for m in history) == [0, 1, 2]  # one value per row of R
     artifacts = {a.path for a in client.list_artifacts(run_id)}
-    assert {"acc_matrix.csv", "acc_matrix.png", "run_config.json"} <= artifacts
+    assert {"acc_matrix.csv", "acc_matrix.svg", "run_config.json"} <= artifacts
     csv = client.download_artifacts(run_id, "acc_matrix.csv")
     with open(csv) as f:
         lines = f.read().splitlines()

@@ -133,10 +133,13 @@ def no_evaluation() -> Any:
 
 def harness_template(base: type) -> type:
     """`base` whose optimizer is built once over every parameter and kept (or reset) at each new experience,
-    and whose training batches are cut from the stream's tensors where that draws the same batches
-    (`nlbench.methods.batches`)."""
+    whose training batches are cut from the stream's tensors where that draws the same batches
+    (`nlbench.methods.batches`), and whose per-iteration events call only the plugins' implemented hooks
+    (`nlbench.methods.hooks`)."""
 
-    class KeptOptimizerTemplate(base):
+    from nlbench.methods.hooks import with_direct_hooks
+
+    class KeptOptimizerTemplate(with_direct_hooks(base)):
         def __init__(self, *, optimizer_memory: str = "keep", stream: tuple[list[Any], list[Any]] | None = None,
                      **kwargs: Any):
             super().__init__(**kwargs)

@@ -96,28 +96,29 @@ class EpochCurves(SupervisedPlugin):
     """Per-epoch training loss and accuracy, as Avalanche's Loss_Epoch and Top1_Acc_Epoch metrics computed them
     (means over every sample of the epoch's minibatches, replayed ones included, named by the experience's task
     label, at the training-iteration clock), without Avalanche's evaluation machinery, which cost a fifth of a
-    small run. The sums stay on the device until the epoch ends: no sync per iteration."""
+    small run. The minibatch results stay on the device until the epoch ends: no sync per iteration."""
 
     def __init__(self) -> None:
         super().__init__()
         self.points: list[tuple[str, float, int]] = []
-        self._loss: torch.Tensor | float = 0.0  # sum of loss x samples (a float64 tensor once summed)
-        self._hits: torch.Tensor | int = 0  # correct predictions
-        self._seen = 0
+        self._losses: list[torch.Tensor] = []  # each minibatch's mean loss
+        self._hits: list[torch.Tensor] = []  # each minibatch's correct predictions
+        self._sizes: list[int] = []
 
     def before_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
-        self._loss, self._hits, self._seen = 0.0, 0, 0
+        self._losses, self._hits, self._sizes = [], [], []
 
     def after_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
-        n = len(strategy.mb_y)
-        self._hits = self._hits + (strategy.mb_output.detach().argmax(1) == strategy.mb_y).sum()
-        self._loss = self._loss + strategy.loss.detach().sum().double() * n
-        self._seen += n
+        self._losses.append(strategy.loss.detach())
+        self._hits.append((strategy.mb_output.detach().argmax(1) == strategy.mb_y).sum())
+        self._sizes.append(len(strategy.mb_y))
 
     def after_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
-        if not self._seen:
+        if not self._sizes:
             return
-        loss, hits, seen = float(self._loss), int(self._hits), self._seen
+        sizes = torch.tensor(self._sizes, dtype=torch.float64)
+        losses = torch.stack(self._losses).reshape(len(sizes), -1).sum(1).double().cpu()
+        loss, hits, seen = float((losses * sizes).sum()), int(torch.stack(self._hits).sum()), int(sizes.sum())
         step = strategy.clock.train_iterations
         task = experience_task(strategy.experience)
         name = "train_phase/train_stream" + (f"/Task{task:03d}" if task is not None else "")

@@ -7,7 +7,6 @@ docs/reference.md lists the record, generated from `RECORD`.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import re
@@ -15,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nlbench.results.heatmap_svg import accuracy_heatmap_svg
 from nlbench.run.metrics import METRICS
 
 if TYPE_CHECKING:  # the record's readers (`nlbench runs`, reports) never import torch through it
@@ -96,7 +96,7 @@ RANKABLE = tuple(c.label for c in COLUMNS)  # what --rank-by and --sort accept
 
 # --- artifacts ---
 ACC_CSV = "acc_matrix.csv"
-HEATMAP = "acc_matrix.png"
+HEATMAP = "acc_matrix.svg"
 RUN_CONFIG = "run_config.json"  # the RunConfig: enough to rerun the run
 TEST_SCORES = "test_scores.json"  # binary scenarios: per test set, labels and positive-class scores at the end
 ERROR_TXT = "error.txt"  # a FAILED run's traceback
@@ -141,7 +141,7 @@ RECORD: tuple[tuple[str, str, str], ...] = (
     ("metric", CHANCE, "accuracy of a constant guess: uniform, or the majority class of binary scenarios"),
     ("metric", "<Avalanche curve>", "Avalanche's per-epoch training loss and accuracy, at their own steps"),
     ("artifact", ACC_CSV, "b and R as a table"),
-    ("artifact", HEATMAP, "R as a heatmap"),
+    ("artifact", HEATMAP, "b and R as a heatmap (SVG; the MLflow UI shows it)"),
     ("artifact", RUN_CONFIG, "the resolved run config: enough to rerun the run"),
     ("artifact", TEST_SCORES, "binary scenarios: labels and positive-class scores of each test set at the end"),
     ("artifact", f"{OPTIMIZER_STATE}/exp{{i}}.pt", "the optimizer's state after experience i "
@@ -197,20 +197,6 @@ def matrix_csv(R: Sequence[Sequence[float]], b: Sequence[float]) -> str:
     return "\n".join([header, *rows]) + "\n"
 
 
-def heatmap_png(R: Sequence[Sequence[float]], b: Sequence[float], title: str) -> bytes:
-    import matplotlib.pyplot as plt
-
-    from nlbench.results.plots import accuracy_matrix_heatmap
-
-    fig = accuracy_matrix_heatmap(R, title=title, b=b)
-    try:
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        return buffer.getvalue()
-    finally:
-        plt.close(fig)
-
-
 def record_of(result: RunResult, parent_id: str, env_tags: Mapping[str, str]) -> RunRecord:
     """The record of one run (pure: no store is touched)."""
     config = result.config
@@ -237,7 +223,7 @@ def record_of(result: RunResult, parent_id: str, env_tags: Mapping[str, str]) ->
                     (PEAK_MEM, result.peak_mem_mb, 0), (N_PARAMS, result.n_params, 0), (CHANCE, result.chance_acc, 0)]
         metrics += [(mem_key(name), value, 0) for name, value in result.memory.items()]
         artifacts[ACC_CSV] = matrix_csv(result.R, result.b).encode()
-        artifacts[HEATMAP] = heatmap_png(result.R, result.b, config.run_name)
+        artifacts[HEATMAP] = accuracy_heatmap_svg(result.R, result.b, config.run_name).encode()
         if result.final_scores:
             artifacts[TEST_SCORES] = json.dumps(result.final_scores).encode()
     else:
