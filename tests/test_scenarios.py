@@ -74,3 +74,6 @@ def test_avalanche_benchmark_matches_tensors():
     e = data.experiences[1]
     assert torch.equal(x, e.x_train[0]) and int(y) == int(e.y_train[0]) and int(t) == 1
     assert np.array_equal(sorted(bm.train_stream[1].classes_in_this_experience), sorted(e.classes))
+    # the classes given to Avalanche up front are the ones it finds in the targets
+    targets = bm.train_stream[1].dataset.targets
+    assert targets.uniques == set(targets.data[:]) == set(e.y_train.tolist())
