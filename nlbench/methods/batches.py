@@ -5,8 +5,8 @@ small models that was the largest cost of a run (0.85 of 2.07 s for naive on spl
 keeps Avalanche's sampler (same random draws, same batch indices, same number of batches) and replaces the
 fetch: `x[indices]` instead of `[dataset[i] for i in indices]`. Where that sampler is torch's shuffled or
 sequential `BatchSampler` (every plain experience), its indices come from one `randperm` drawn exactly as
-torch draws it, instead of index by index through three generators. It also draws the seed torch's DataLoader draws
-when an epoch starts, so the global RNG stream, and every number after it, stays as it was.
+torch draws it, instead of index by index through three generators. It also draws the seed torch's DataLoader
+draws when an epoch starts, so the global RNG stream, and every number after it, stays as it was.
 """
 
 from __future__ import annotations
@@ -54,21 +54,20 @@ def batch_indices(batch_sampler: Any) -> tuple[Tensor, ...] | None:
 
     if type(batch_sampler) is not BatchSampler:
         return None
-    sampler, size = batch_sampler.sampler, batch_sampler.batch_size
-    n = len(sampler.data_source) if hasattr(sampler, "data_source") else -1
     if len(batch_sampler) == 0:
         return ()  # Avalanche's sampler stops before drawing anything
+    sampler, size = batch_sampler.sampler, batch_sampler.batch_size
     if type(sampler) is SequentialSampler:
-        order = torch.arange(n)
+        order = torch.arange(len(sampler.data_source))
     elif (type(sampler) is RandomSampler and not sampler.replacement and sampler.generator is None
-          and sampler.num_samples == n):
+          and sampler.num_samples == len(sampler.data_source)):
         generator = torch.Generator()
         generator.manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
-        order = torch.randperm(n, generator=generator)
+        order = torch.randperm(len(sampler.data_source), generator=generator)
     else:
         return None
     batches = order.split(size)
-    return batches[:-1] if batch_sampler.drop_last and n % size else batches
+    return batches[:-1] if batch_sampler.drop_last and len(order) % size else batches
 
 
 def tensor_batches(strategy: Any, experiences: list[Any], datasets: list[Any]) -> TensorBatches | None:
