@@ -43,7 +43,7 @@ class TensorBatches:
                                           never_ending=loader.never_ending)
             batches = (torch.as_tensor(indices, dtype=torch.long) for indices in sampler)
         for index in batches:
-            yield [self.x[index], self.y[index], self.t[index]]
+            yield [t.index_select(0, index) for t in (self.x, self.y, self.t)]
 
 
 def batch_indices(batch_sampler: Any) -> tuple[Tensor, ...] | None:

@@ -102,23 +102,24 @@ class EpochCurves(SupervisedPlugin):
         super().__init__()
         self.points: list[tuple[str, float, int]] = []
         self._losses: list[torch.Tensor] = []  # each minibatch's mean loss
-        self._hits: list[torch.Tensor] = []  # each minibatch's correct predictions
-        self._sizes: list[int] = []
+        self._predicted: list[torch.Tensor] = []  # each minibatch's predicted labels
+        self._labels: list[torch.Tensor] = []
 
     def before_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
-        self._losses, self._hits, self._sizes = [], [], []
+        self._losses, self._predicted, self._labels = [], [], []
 
     def after_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
         self._losses.append(strategy.loss.detach())
-        self._hits.append((strategy.mb_output.detach().argmax(1) == strategy.mb_y).sum())
-        self._sizes.append(len(strategy.mb_y))
+        self._predicted.append(strategy.mb_output.detach().argmax(1))
+        self._labels.append(strategy.mb_y)
 
     def after_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
-        if not self._sizes:
+        if not self._labels:
             return
-        sizes = torch.tensor(self._sizes, dtype=torch.float64)
+        sizes = torch.tensor([len(y) for y in self._labels], dtype=torch.float64)
         losses = torch.stack(self._losses).reshape(len(sizes), -1).sum(1).double().cpu()
-        loss, hits, seen = float((losses * sizes).sum()), int(torch.stack(self._hits).sum()), int(sizes.sum())
+        hits = int((torch.cat(self._predicted) == torch.cat(self._labels)).sum())
+        loss, seen = float((losses * sizes).sum()), int(sizes.sum())
         step = strategy.clock.train_iterations
         task = experience_task(strategy.experience)
         name = "train_phase/train_stream" + (f"/Task{task:03d}" if task is not None else "")
