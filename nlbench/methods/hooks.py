@@ -1,10 +1,10 @@
 """Per-iteration plugin callbacks, called only where a plugin implements them.
 
 Why: Avalanche's `trigger_plugins` asks every plugin for every one of the eight per-iteration events
-(`hasattr`, `getattr`, then a call, mostly of the no-op every plugin inherits): a fifth of the harness's cost on a
-small model. The template below calls, at each event, the hooks that do something, in the plugins' order, with
-the same arguments; the table is rebuilt at every training epoch, so plugins added or replaced between epochs
-are seen as Avalanche would see them.
+(`hasattr`, `getattr`, then a call, mostly of the no-op every plugin inherits): about a tenth of a small
+split-digits run under cProfile. The template below calls, at each event, the hooks that do something, in the
+plugins' order, with the same arguments; the table is rebuilt at every training epoch, so plugins added or
+replaced between epochs are seen as Avalanche would see them.
 """
 
 from __future__ import annotations
