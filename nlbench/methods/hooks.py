@@ -9,6 +9,7 @@ replaced between epochs are seen as Avalanche would see them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,10 +17,11 @@ ITERATION_EVENTS = ("before_training_iteration", "before_forward", "after_forwar
                     "after_backward", "before_update", "after_update", "after_training_iteration")
 
 
-def _inherited_no_ops(event: str) -> set[Any]:
+@functools.cache
+def _inherited_no_ops(event: str) -> frozenset[Any]:
     from avalanche.core import BasePlugin, BaseSGDPlugin, SupervisedPlugin
 
-    return {vars(c)[event] for c in (BasePlugin, BaseSGDPlugin, SupervisedPlugin) if event in vars(c)}
+    return frozenset(vars(c)[event] for c in (BasePlugin, BaseSGDPlugin, SupervisedPlugin) if event in vars(c))
 
 
 def listeners(plugins: Sequence[Any], event: str) -> list[Callable[..., Any]]:
@@ -34,10 +36,8 @@ def _trigger(event: str) -> Callable[..., None]:
     def trigger(self: Any, **kwargs: Any) -> None:
         try:
             hooks = self._iteration_hooks[event]
-        except (AttributeError, KeyError):  # before the first epoch (a test driving the loop by hand)
-            if "_iteration_hooks" not in vars(self):
-                self._iteration_hooks = {}
-            hooks = self._iteration_hooks[event] = listeners(self.plugins, event)
+        except AttributeError:  # no epoch has started (a test driving the loop by hand): look them up now
+            hooks = listeners(self.plugins, event)
         for hook in hooks:
             hook(self, **kwargs)
 
@@ -54,7 +54,7 @@ def with_direct_hooks(base: type) -> type:
 
     def _before_training_epoch(self: Any, **kwargs: Any) -> None:
         base._before_training_epoch(self, **kwargs)
-        self._iteration_hooks = {}  # built again from the plugins as they are now
+        self._iteration_hooks = {e: listeners(self.plugins, e) for e in events}  # the plugins as they are now
 
     namespace = {f"_{e}": _trigger(e) for e in events}
     return type(base.__name__, (base,), {**namespace, "_before_training_epoch": _before_training_epoch,

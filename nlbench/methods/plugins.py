@@ -118,8 +118,8 @@ class EpochCurves(SupervisedPlugin):
             return
         sizes = torch.tensor([len(y) for y in self._labels], dtype=torch.float64)
         losses = torch.stack(self._losses).reshape(len(sizes), -1).sum(1).double().cpu()
-        hits = int((torch.cat(self._predicted) == torch.cat(self._labels)).sum())
-        loss, seen = float((losses * sizes).sum()), int(sizes.sum())
+        labels = torch.cat(self._labels)
+        loss, hits, seen = float((losses * sizes).sum()), int((torch.cat(self._predicted) == labels).sum()), len(labels)
         step = strategy.clock.train_iterations
         task = experience_task(strategy.experience)
         name = "train_phase/train_stream" + (f"/Task{task:03d}" if task is not None else "")
