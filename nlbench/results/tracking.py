@@ -173,13 +173,15 @@ class Tracker:
         """Write one finished or failed run; the child run is created, filled and terminated here."""
         record = schema.record_of(result, parent_id, env_tags)
         tags = _text({**record.tags, schema.PROCESS: self.process}, 5000)
+        # The kind comes with the metrics: a child killed before them is no run, nor trial, to any search.
+        kind = {schema.KIND: tags.pop(schema.KIND)}
         created: list[str] = []
 
         def write() -> str:
             run_id = self.client.create_run(self.experiment_id, start_time=record.started_ms or None, tags=tags,
                                             run_name=record.name).info.run_id
             created.append(run_id)
-            self._params_and_metrics(run_id, record.params, record.metrics, record.ended_ms)
+            self._params_and_metrics(run_id, record.params, record.metrics, record.ended_ms, kind)
             self._artifacts(run_id, record.artifacts)
             self.client.set_terminated(run_id, status=record.status, end_time=record.ended_ms or None)
             return run_id
@@ -246,18 +248,23 @@ class Tracker:
                     return runs
 
     def _params_and_metrics(self, run_id: str, params: Mapping[str, str],
-                            metrics: Sequence[tuple[str, float, int]], timestamp: int) -> None:
+                            metrics: Sequence[tuple[str, float, int]], timestamp: int,
+                            last_tags: Mapping[str, str] | None = None) -> None:
         """As few `log_batch` calls as MLflow's limits allow (each is a store transaction): up to _MAX_PARAMS
-        params and, with them, metrics up to _MAX_METRICS entries in all."""
-        from mlflow.entities import Metric, Param
+        params and, with them, metrics up to _MAX_METRICS entries in all; `last_tags` with the last of them, so
+        they are in the store only once every param and metric is."""
+        from mlflow.entities import Metric, Param, RunTag
 
         param_items = [Param(k, v[:6000]) for k, v in params.items()]
         metric_items = [Metric(k, v, timestamp, step) for k, v, step in metrics]
-        while param_items or metric_items:
+        tag_items = [RunTag(k, v) for k, v in (last_tags or {}).items()]
+        while param_items or metric_items or tag_items:
             chunk, param_items = param_items[:_MAX_PARAMS], param_items[_MAX_PARAMS:]
             room = _MAX_METRICS - len(chunk)
-            self.client.log_batch(run_id, params=chunk, metrics=metric_items[:room])
-            metric_items = metric_items[room:]
+            metric_chunk, metric_items = metric_items[:room], metric_items[room:]
+            last = not param_items and not metric_items
+            self.client.log_batch(run_id, params=chunk, metrics=metric_chunk, tags=tag_items if last else [])
+            tag_items = [] if last else tag_items
 
     def _artifacts(self, run_id: str, artifacts: Mapping[str, bytes]) -> None:
         """All of a run's files in one upload."""
