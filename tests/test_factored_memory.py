@@ -1,5 +1,6 @@
-"""The factored MLP memory (nlbench.nn.write_history) against the materialised, token-by-token path: outputs,
-every gradient, carried stream state, in float64; and the chunk's decay matrix against hand-computed products."""
+"""The factored MLP memory (nlbench.nn.write_history) and the fused chunk kernel against the materialised,
+token-by-token path: outputs, every gradient, carried stream state, in float64; and the chunk's decay matrix
+against hand-computed products."""
 
 import pytest
 import torch
@@ -8,11 +9,15 @@ from nlbench.nn.memory import MLPMemory, mlp_memory_dgd_step_factored, mlp_memor
 from nlbench.nn.titans import SelfModifyingTitans
 from nlbench.nn.write_history import SHORT, WriteHistory, short_matmul, within_chunk_decay
 
+FAST = ["factored", "kernel"]  # the paths held to the materialised one
 
-def pair(**kw) -> tuple[SelfModifyingTitans, SelfModifyingTitans]:
-    """The same randomly initialised module on both paths, with non-trivial gates and convolution."""
+
+def pair(fast: str = "factored", **kw) -> tuple[SelfModifyingTitans, SelfModifyingTitans]:
+    """The same randomly initialised module on a fast path and the materialised one, with non-trivial gates and
+    convolution."""
     torch.manual_seed(0)
-    factored = SelfModifyingTitans(6, 5, **{"memory_lr": 0.4, "memory_decay": 0.05, **kw}).double()
+    factored = SelfModifyingTitans(6, 5, **{"memory_lr": 0.4, "memory_decay": 0.05, **kw},
+                                   implementation=fast).double()
     with torch.no_grad():
         for p in (factored.eta_readout.weight, factored.alpha_readout.weight, factored.conv.conv.weight):
             p.add_(0.3 * torch.randn_like(p))
@@ -81,8 +86,9 @@ def test_short_matmul_is_the_matrix_product(a_shape, b_shape):
     ({"self_modify": False}, 9),
     ({"grad_mode": "stopgrad"}, 9),
 ])
-def test_factored_path_equals_the_materialised_one_in_outputs_and_every_gradient(kw, tokens):
-    factored, materialised = pair(**kw)
+@pytest.mark.parametrize("fast", FAST)
+def test_fast_paths_equal_the_materialised_one_in_outputs_and_every_gradient(fast, kw, tokens):
+    factored, materialised = pair(fast, **kw)
     x = torch.randn(3, tokens, 6, dtype=torch.float64)
     y, y_ref = factored(x), materialised(x)
     torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-12)
@@ -96,14 +102,16 @@ def test_factored_path_equals_the_materialised_one_in_outputs_and_every_gradient
         torch.testing.assert_close(g, r, rtol=1e-8, atol=1e-10, msg=name)
 
 
-def test_factored_path_passes_gradcheck():
-    factored, _ = pair(chunk_size=2, memory_chunk_size=3)
+@pytest.mark.parametrize("fast", FAST)
+def test_fast_paths_pass_gradcheck(fast):
+    factored, _ = pair(fast, chunk_size=2, memory_chunk_size=3)
     x = torch.randn(2, 5, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda inp: factored(inp), (x,))
 
 
-def test_factored_path_carries_the_same_stream_memory():
-    factored, materialised = pair(memory_scope="stream")
+@pytest.mark.parametrize("fast", FAST)
+def test_fast_paths_carry_the_same_stream_memory(fast):
+    factored, materialised = pair(fast, memory_scope="stream")
     x1, x2 = torch.randn(3, 8, 6, dtype=torch.float64), torch.randn(2, 8, 6, dtype=torch.float64)
     with torch.no_grad():
         for model in (factored, materialised):
@@ -123,18 +131,29 @@ def test_unknown_implementation_is_refused():
 
 
 @pytest.mark.parametrize("method", ["titans", "hope"])
-def test_a_short_run_gives_the_same_accuracy_matrix_on_both_paths(method):
+def test_a_short_run_gives_the_same_accuracy_matrix_on_every_path(method):
     from nlbench.core.registry import SCENARIOS, get_method
     from nlbench.run.config import RunConfig
     from nlbench.run.execute import execute_run
 
     options = SCENARIOS.get("split-digits")(n_experiences=2).options
     results = []
-    for impl in ("factored", "materialised"):
+    for impl in ("factored", "kernel", "materialised"):
         hp = get_method(method).resolve({"epochs": 1, "memory_impl": impl})
         result = execute_run(RunConfig("paths", "split-digits", "split-digits", options, method, method, hp, 0))
         assert result.ok, result.traceback
         results.append(result)
-    factored, materialised = results
-    assert factored.R == materialised.R
-    assert factored.b == materialised.b
+    factored, kernel, materialised = results
+    assert factored.R == kernel.R == materialised.R
+    assert factored.b == kernel.b == materialised.b
+
+
+def test_auto_runs_the_kernel_on_small_cpu_batches_and_the_factored_path_otherwise():
+    from nlbench.nn.titans import KERNEL_MAX_BATCH
+
+    model = SelfModifyingTitans(6, 5)
+    assert model.implementation == "auto"
+    assert not model._factored(torch.empty(KERNEL_MAX_BATCH, 4, 6))
+    assert model._factored(torch.empty(KERNEL_MAX_BATCH + 1, 4, 6))
+    assert SelfModifyingTitans(6, 5, kernel_backend="reference")._factored(torch.empty(2, 4, 6))
+    assert model._factored(torch.empty(2, 4, 6, device="meta")), "no numba off the CPU"

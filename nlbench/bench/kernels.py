@@ -1,8 +1,10 @@
 """`nlbench bench kernels`: the delta-rule memory kernels against their PyTorch reference, at the issue's sizes and
-at the sizes HOPE runs at; then a HOPE epoch with kernels on and off, and the Newton-Schulz profile of Muon."""
+at the sizes HOPE runs at; the self-modifying memories on each implementation (the fused MLP-memory chunk kernel
+among them); then a HOPE epoch with kernels on and off, and the Newton-Schulz profile of Muon."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 
@@ -129,6 +131,38 @@ def newton_schulz_profile(repeats: int, scenario: str = "permuted-digits", seed:
     return lines
 
 
+def _forward_backward(model: torch.nn.Module, x: Tensor) -> None:
+    model(x).sum().backward()
+
+
+MLP_MEMORY_SIZES = [(8, 32), (28, 32), (8, 64), (28, 64)]  # (tokens, batch): digits and MNIST rows, batch 32 and 64
+
+
+def mlp_memory_cost(repeats: int, sizes: Sequence[tuple[int, int]] = MLP_MEMORY_SIZES, dim: int = 32) -> list[str]:
+    """The self-modifying Titans memories (k, v, eta, alpha and main, d = h = `dim`, method defaults otherwise),
+    forward + backward of the module, on each `memory_impl`, timed in turn: where the fused numba chunk kernel
+    beats the factored path, which sets `titans.KERNEL_MAX_BATCH` for `auto`."""
+    from nlbench.nn.titans import KERNEL_MAX_BATCH, SelfModifyingTitans
+
+    impls = ("factored", "kernel", "materialised")
+    lines = [f"Self-modifying Titans memories (d = h = {dim}), forward + backward of the module, float32, on each "
+             f"`memory_impl`, timed in turn; median of {repeats} after 5 warm-up runs. `auto` (the default) runs the "
+             f"kernel on CPU for batches of at most {KERNEL_MAX_BATCH}, the factored path above.", "",
+             "| tokens | batch | " + " | ".join(f"{i} ms" for i in impls) + " | kernel vs factored |",
+             "| ---: | ---: | " + "---: | " * len(impls) + "---: |"]
+    for tokens, batch in sizes:
+        x = torch.randn(batch, tokens, dim, generator=torch.Generator().manual_seed(0))
+
+        steps = []
+        for impl in impls:
+            torch.manual_seed(0)
+            steps.append(functools.partial(_forward_backward, SelfModifyingTitans(dim, dim, implementation=impl), x))
+        times = interleaved_medians(steps, repeats)
+        lines.append(f"| {tokens} | {batch} | " + " | ".join(f"{t * 1e3:.2f}" for t in times)
+                     + f" | {times[0] / times[1]:.2f}x |")
+    return lines
+
+
 def kernel_cost(lengths: Sequence[int] = (64, 256, 1024), dims: Sequence[int] = (16, 64), batch: int = 2,
                 heads: int = 2, repeats: int = 3, end_to_end: bool = True) -> str:
     """Markdown tables: forward + backward of the delta-rule memory, numba (and Triton on a GPU) against the
@@ -155,6 +189,7 @@ def kernel_cost(lengths: Sequence[int] = (64, 256, 1024), dims: Sequence[int] = 
         *_kernel_table("numba", delta_rule_numba, "cpu", sweep, chunks, repeats),
         "", "Sizes HOPE runs at in the suites (the dispatcher picks numba there too):", "",
         *_kernel_table("numba", delta_rule_numba, "cpu", model_sizes, chunks, repeats),
+        "", *mlp_memory_cost(max(repeats, 20), MLP_MEMORY_SIZES if end_to_end else [(3, 2)], 32 if end_to_end else 4),
     ]
     if torch.cuda.is_available():
         from nlbench.kernels.triton_delta import delta_rule_triton

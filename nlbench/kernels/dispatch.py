@@ -20,7 +20,7 @@ from contextvars import ContextVar
 import torch
 
 from nlbench.core.errors import UsageError
-from nlbench.kernels.reference import delta_rule_reference
+from nlbench.kernels.reference import delta_rule_reference, mlp_memory_chunk_reference
 
 BACKENDS = ("auto", "reference", "numba", "triton")
 ENV = "NLBENCH_KERNEL_BACKEND"  # the CLI's default for `--kernel-backend`
@@ -63,6 +63,15 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     return chosen
 
 
+def _numba_threads() -> None:
+    """Numba runs with the threads `use_backend` allows, if it set a number."""
+    threads = _ACTIVE.get()[1]
+    if threads:
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
 def delta_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, eta: torch.Tensor, alpha: torch.Tensor,
                S0: torch.Tensor, chunk: int = 0, backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """Outputs (B, H, T, dv) and final state of `S_t = a_t S_{t-1} + eta_t (v_t - S_{t-1} k_t - B_t k_t) k_t^T`
@@ -71,16 +80,28 @@ def delta_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, eta: torch.Ten
         raise UsageError(f"chunk must be 0 (no chunks) or a chunk length >= 1. Got {chunk!r} instead.")
     chosen = resolve_backend(backend, q.device)
     if chosen == "numba":
-        import numba
-
         from nlbench.kernels.numba_delta import delta_rule_numba
 
-        threads = _ACTIVE.get()[1]
-        if threads:
-            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        _numba_threads()
         return delta_rule_numba(q, k, v, eta, alpha, S0, chunk)
     if chosen == "triton":
         from nlbench.kernels.triton_delta import delta_rule_triton
 
         return delta_rule_triton(q, k, v, eta, alpha, S0, chunk)
     return delta_rule_reference(q, k, v, eta, alpha, S0, chunk)
+
+
+def mlp_memory_chunk(w1: torch.Tensor, w2: torch.Tensor, k: torch.Tensor, target: torch.Tensor, eta: torch.Tensor,
+                     alpha: torch.Tensor, q: torch.Tensor | None = None, read_target: bool = False,
+                     x_next: torch.Tensor | None = None, backend: str = "auto"
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """One chunk of writes to M stacked residual MLP memories per sample (see `reference.py`): the weights after
+    it, the reads of `q` before each write and of `x_next` after the chunk. There is no Triton kernel for it
+    yet: on CUDA it runs the reference's PyTorch ops."""
+    args = (w1, w2, k, target, eta, alpha, q, read_target, x_next)
+    if resolve_backend(backend, k.device) == "numba":
+        from nlbench.kernels.numba_mlp_memory import mlp_memory_chunk_numba
+
+        _numba_threads()
+        return mlp_memory_chunk_numba(*args)
+    return mlp_memory_chunk_reference(*args)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import torch
 
+from nlbench.nn.memory import MLPMemory, mlp_memory_chunk, mlp_memory_read
+
 
 def delta_rule_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, eta: torch.Tensor,
                          alpha: torch.Tensor, S0: torch.Tensor, chunk: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,3 +37,16 @@ def delta_rule_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, eta:
         S = alpha[:, :, t, None, None] * S + eta[:, :, t, None, None] * torch.einsum("bhv,bhk->bhvk", vt - u, kt)
         outputs.append(torch.einsum("bhvk,bhk->bhv", S, q[:, :, t]))
     return torch.stack(outputs, dim=2), S
+
+
+def mlp_memory_chunk_reference(w1: torch.Tensor, w2: torch.Tensor, k: torch.Tensor, target: torch.Tensor,
+                               eta: torch.Tensor, alpha: torch.Tensor, q: torch.Tensor | None = None,
+                               read_target: bool = False, x_next: torch.Tensor | None = None
+                               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """One chunk of M stacked residual MLP memories per sample (`memory.mlp_memory_chunk`), in the kernels'
+    layout: weights `w1 (B, M, d, h)`, `w2 (B, M, h, d)`; `k, target, q (B, C, d)`, `x_next (B, N, d)` and
+    `eta, alpha (B, C)` shared by the M memories. Returns the weights after the chunk, the reads `(B, M, C, d)`
+    of q before each write and the reads `(B, M, N, d)` of x_next after the chunk (the next chunk's inputs)."""
+    shared = [None if t is None else t[:, None] for t in (k, target, eta, alpha, q)]
+    state, y = mlp_memory_chunk(MLPMemory(w1, w2), *shared, read_target=read_target)
+    return state.w1, state.w2, y, None if x_next is None else mlp_memory_read(state, x_next[:, None])

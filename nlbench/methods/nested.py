@@ -76,10 +76,12 @@ TITANS_PARAMS: dict[str, Param] = {
                                                             "states at every sample, or carry along the stream"),
     "memory_reset": Param("never", Options(MEMORY_RESETS), "with memory_scope = stream: when the carried "
                                                            "memory returns to the initial states"),
-    "memory_impl": Param("factored", Options(IMPLEMENTATIONS), "how the MLP memories compute, with equal numbers "
-                                                               "up to float rounding: kept as their writes' "
-                                                               "factors (fast) or as per-sample weight matrices "
-                                                               "updated token by token (the reference)"),
+    "memory_impl": Param("auto", Options(IMPLEMENTATIONS), "how the MLP memories compute, with equal numbers up "
+                                                           "to float rounding: as their writes' factors, as "
+                                                           "per-sample weights updated token by token (the "
+                                                           "reference), the same in one fused kernel per chunk "
+                                                           "(numba), or auto: the kernel on CPU for batches of "
+                                                           "at most 48, else factored"),
 }
 
 

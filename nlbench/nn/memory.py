@@ -165,3 +165,30 @@ def mlp_memory_dgd_step_factored(mem: MLPMemory, k: Tensor, grads: GradFactors, 
     w2 = a * mem.w2 - e * outer(read(mem.w2, k) + grads.back, k)
     w1 = a * mem.w1 - e * outer(grads.err, grads.act)
     return MLPMemory(w1, w2)
+
+
+def dgd_over_chunk(state: MLPMemory, k: Tensor, grads: GradFactors, eta: Tensor, alpha: Tensor,
+                   q: Tensor | None = None) -> tuple[MLPMemory, Tensor | None]:
+    """Apply Eq. 88 token by token over one chunk whose gradients were all taken at the chunk-boundary
+    state (Eqs. 90-93); optionally read `y_t = M_{t-1}(q_t)` before each write (Eq. 83).
+
+    Tokens are axis -2 of `k, q` and of the gradient factors, axis -1 of `eta, alpha (..., n)`.
+    """
+    reads = []
+    for t in range(k.shape[-2]):
+        if q is not None:
+            reads.append(mlp_memory_read(state, q[..., t:t + 1, :]))
+        grad_t = GradFactors(*(g[..., t, :] for g in grads))
+        state = mlp_memory_dgd_step_factored(state, k[..., t, :], grad_t, eta[..., t], alpha[..., t])
+    return state, (torch.cat(reads, dim=-2) if q is not None else None)
+
+
+def mlp_memory_chunk(mem: MLPMemory, k: Tensor, target: Tensor, eta: Tensor, alpha: Tensor, q: Tensor | None = None,
+                     read_target: bool = False) -> tuple[MLPMemory, Tensor | None]:
+    """One chunk of writes (Eqs. 88-93): the L2 gradients of every token taken at the boundary state `mem`,
+    towards `target`, or towards the memory's own read M(target) with `read_target` (Eq. 86), then applied
+    token by token, reading `q` before each write (Eq. 83). The materialised path; the numba kernel of
+    `nlbench.kernels.numba_mlp_memory` computes the same."""
+    if read_target:
+        target = mlp_memory_read(mem, target)
+    return dgd_over_chunk(mem, k, mlp_memory_l2_grad_factors(mem, k, target), eta, alpha, q)
