@@ -1,5 +1,7 @@
 """The overhead benchmark's reference loop is a real training loop, comparable to the harness."""
 
+import re
+
 import numpy as np
 
 from nlbench.bench.overhead import plain_torch_naive
@@ -85,8 +87,9 @@ def test_kernel_cost_times_numba_against_the_reference_in_one_table():
     assert len(rows) == 2 and all(row.endswith("x |") for row in rows) and "JIT compile" in table
     assert "| Eq. 92 |" in rows[0] and "| Eq. 93, chunk 4 |" in rows[1]
     assert "| 32 | 1 | 8 | 32 | Eq. 92 |" in table  # the size HOPE runs at on digits
-    mlp_memory = [line for line in table.splitlines() if line.startswith("| 3 | 2 |")]  # the MLP-memory table
-    assert len(mlp_memory) == 1 and len(mlp_memory[0].split(" | ")) == 6 and mlp_memory[0].endswith("x |")
+    mlp_memory = [line for line in table.splitlines() if re.match(r"\| \d+ \| 3 \| 2 \|", line)]  # MLP memories
+    assert len(mlp_memory) == 2 and all(len(r.split(" | ")) == 7 and r.endswith("x |") for r in mlp_memory)
+    assert mlp_memory[0].startswith("| 1 | 3 | 2 |")  # one thread first, then this process's threads
 
 
 def test_hope_epoch_with_kernels_off_never_calls_the_kernel_and_on_does(monkeypatch):

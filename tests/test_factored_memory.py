@@ -149,11 +149,17 @@ def test_a_short_run_gives_the_same_accuracy_matrix_on_every_path(method):
 
 
 def test_auto_runs_the_kernel_on_small_cpu_batches_and_the_factored_path_otherwise():
-    from nlbench.nn.titans import KERNEL_MAX_BATCH
+    import numba
+
+    from nlbench.kernels.dispatch import use_backend
+    from nlbench.nn.titans import KERNEL_SAMPLES_PER_THREAD
 
     model = SelfModifyingTitans(6, 5)
     assert model.implementation == "auto"
-    assert not model._factored(torch.empty(KERNEL_MAX_BATCH, 4, 6))
-    assert model._factored(torch.empty(KERNEL_MAX_BATCH + 1, 4, 6))
+    for threads in (1, 2):
+        with use_backend("auto", threads):
+            limit = KERNEL_SAMPLES_PER_THREAD * min(threads, numba.config.NUMBA_NUM_THREADS)
+            assert not model._factored(torch.empty(limit, 4, 6))
+            assert model._factored(torch.empty(limit + 1, 4, 6))
     assert SelfModifyingTitans(6, 5, kernel_backend="reference")._factored(torch.empty(2, 4, 6))
     assert model._factored(torch.empty(2, 4, 6, device="meta")), "no numba off the CPU"

@@ -135,31 +135,44 @@ def _forward_backward(model: torch.nn.Module, x: Tensor) -> None:
     model(x).sum().backward()
 
 
-MLP_MEMORY_SIZES = [(8, 32), (28, 32), (8, 64), (28, 64)]  # (tokens, batch): digits and MNIST rows, batch 32 and 64
+MLP_MEMORY_SIZES = [(8, 16), (8, 32), (8, 64), (28, 32), (28, 64)]  # (tokens, batch): digits and MNIST rows
 
 
-def mlp_memory_cost(repeats: int, sizes: Sequence[tuple[int, int]] = MLP_MEMORY_SIZES, dim: int = 32) -> list[str]:
+def mlp_memory_cost(repeats: int, sizes: Sequence[tuple[int, int]] = MLP_MEMORY_SIZES, dim: int = 32,
+                    threads: Sequence[int] = (1, 0)) -> list[str]:
     """The self-modifying Titans memories (k, v, eta, alpha and main, d = h = `dim`, method defaults otherwise),
-    forward + backward of the module, on each `memory_impl`, timed in turn: where the fused numba chunk kernel
-    beats the factored path, which sets `titans.KERNEL_MAX_BATCH` for `auto`."""
-    from nlbench.nn.titans import KERNEL_MAX_BATCH, SelfModifyingTitans
+    forward + backward of the module, on each `memory_impl`, timed in turn, with 1 thread and with this process's
+    (0): where the fused numba chunk kernel beats the factored path, which sets `titans.KERNEL_SAMPLES_PER_THREAD`
+    for `auto`."""
+    import numba
+
+    from nlbench.nn.titans import KERNEL_SAMPLES_PER_THREAD, SelfModifyingTitans
 
     impls = ("factored", "kernel", "materialised")
     lines = [f"Self-modifying Titans memories (d = h = {dim}), forward + backward of the module, float32, on each "
-             f"`memory_impl`, timed in turn; median of {repeats} after 5 warm-up runs. `auto` (the default) runs the "
-             f"kernel on CPU for batches of at most {KERNEL_MAX_BATCH}, the factored path above.", "",
-             "| tokens | batch | " + " | ".join(f"{i} ms" for i in impls) + " | kernel vs factored |",
-             "| ---: | ---: | " + "---: | " * len(impls) + "---: |"]
-    for tokens, batch in sizes:
-        x = torch.randn(batch, tokens, dim, generator=torch.Generator().manual_seed(0))
-
-        steps = []
-        for impl in impls:
-            torch.manual_seed(0)
-            steps.append(functools.partial(_forward_backward, SelfModifyingTitans(dim, dim, implementation=impl), x))
-        times = interleaved_medians(steps, repeats)
-        lines.append(f"| {tokens} | {batch} | " + " | ".join(f"{t * 1e3:.2f}" for t in times)
-                     + f" | {times[0] / times[1]:.2f}x |")
+             f"`memory_impl`, timed in turn, with torch and numba on 1 thread and on {torch.get_num_threads()}; "
+             f"median of {repeats} after 5 warm-up runs. `auto` (the default) runs the kernel on CPU while the batch "
+             f"has at most {KERNEL_SAMPLES_PER_THREAD} samples per numba thread, the factored path above.", "",
+             "| threads | tokens | batch | " + " | ".join(f"{i} ms" for i in impls) + " | kernel vs factored |",
+             "| ---: | ---: | ---: | " + "---: | " * len(impls) + "---: |"]
+    torch_threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
+    try:
+        for n in threads:
+            torch.set_num_threads(n or torch_threads)
+            numba.set_num_threads(n or numba_threads)
+            for tokens, batch in sizes:
+                x = torch.randn(batch, tokens, dim, generator=torch.Generator().manual_seed(0))
+                steps = []
+                for impl in impls:
+                    torch.manual_seed(0)
+                    model = SelfModifyingTitans(dim, dim, implementation=impl)
+                    steps.append(functools.partial(_forward_backward, model, x))
+                times = interleaved_medians(steps, repeats)
+                lines.append(f"| {n or torch_threads} | {tokens} | {batch} | "
+                             + " | ".join(f"{t * 1e3:.2f}" for t in times) + f" | {times[0] / times[1]:.2f}x |")
+    finally:
+        torch.set_num_threads(torch_threads)
+        numba.set_num_threads(numba_threads)
     return lines
 
 

@@ -63,13 +63,19 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     return chosen
 
 
-def _numba_threads() -> None:
-    """Numba runs with the threads `use_backend` allows, if it set a number."""
+def _numba_threads() -> int:
+    """Numba runs with the threads `use_backend` allows, if it set a number; returns how many it runs with."""
+    import numba
+
     threads = _ACTIVE.get()[1]
     if threads:
-        import numba
-
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    return numba.get_num_threads()
+
+
+def numba_threads() -> int:
+    """The threads the numba kernels will run with here (a cost model's input: `titans.KERNEL_SAMPLES_PER_THREAD`)."""
+    return _numba_threads()
 
 
 def delta_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, eta: torch.Tensor, alpha: torch.Tensor,

@@ -81,7 +81,8 @@ TITANS_PARAMS: dict[str, Param] = {
                                                            "per-sample weights updated token by token (the "
                                                            "reference), the same in one fused kernel per chunk "
                                                            "(numba), or auto: the kernel on CPU for batches of "
-                                                           "at most 48, else factored"),
+                                                           "at most 24 samples per numba thread, else "
+                                                           "factored"),
 }
 
 

@@ -39,7 +39,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from nlbench.kernels.dispatch import delta_rule, mlp_memory_chunk, resolve_backend
+from nlbench.kernels.dispatch import delta_rule, mlp_memory_chunk, numba_threads, resolve_backend
 from nlbench.nn.memory import MLPMemory, mlp_memory_read
 from nlbench.nn.write_history import WriteHistory
 
@@ -53,12 +53,14 @@ MEMORY_RESETS = ("never", "experience")  # when a memory carried along the strea
 # "materialised" updates per-sample weight matrices token by token (the original path, kept as the reference the
 # others are tested against); "kernel" does what "materialised" does in one fused kernel call per chunk
 # (`kernels.dispatch.mlp_memory_chunk`: numba on CPU, the reference's ops elsewhere); "auto" picks, per forward
-# pass, the kernel where numba runs it and the batch is small, else "factored".
+# pass, the kernel where numba runs it and the batch is small for its threads, else "factored".
 IMPLEMENTATIONS = ("auto", "factored", "materialised", "kernel")
-# "auto"'s largest batch for the kernel: it works per sample, the factored path shares the initial weights' products
-# across the batch. Measured on 2 CPU cores, one training step of the k/v/eta/alpha and main memories (d = h = 32):
-# the kernel is 1.3x (8 tokens) and 1.9x (28 tokens) faster at 32 samples, 1.1-1.3x slower at 64.
-KERNEL_MAX_BATCH = 48
+# "auto" runs the kernel while the batch has at most this many samples per numba thread: the kernel works per sample
+# (in parallel over samples x memories), the factored path shares the initial weights' products across the batch.
+# Measured (one training step of the k/v/eta/alpha and main memories, d = h = 32, factored over kernel time): with
+# 2 threads, 1.8x / 1.1x / 1.0x / 0.9x at batch 16 / 32 / 48 / 64 on 8 tokens, and 2.1x / 1.5x / 1.2x / 1.0x on
+# 28 tokens; with 1 thread, 1.2x / 0.9x at batch 16 / 32 on 8 tokens and 1.7x / 1.2x on 28 tokens.
+KERNEL_SAMPLES_PER_THREAD = 24
 
 
 class CausalConv(nn.Module):
@@ -234,7 +236,9 @@ class SelfModifyingTitans(nn.Module):
         """Whether the MLP memories of this forward pass run on the factored path (see IMPLEMENTATIONS)."""
         if self.implementation != "auto":
             return self.implementation == "factored"
-        return x.shape[0] > KERNEL_MAX_BATCH or resolve_backend(self.kernel_backend, x.device) != "numba"
+        if resolve_backend(self.kernel_backend, x.device) != "numba":
+            return True
+        return x.shape[0] > KERNEL_SAMPLES_PER_THREAD * numba_threads()
 
     def _signals(self, reads: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """k, v (unit length), eta, alpha of a chunk from the reads `(4, b, C, d)` of the k, v, eta, alpha memories."""
