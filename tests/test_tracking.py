@@ -110,6 +110,29 @@ def test_tracker_writes_a_terminated_child_with_the_run_times(tracking_uri):
     assert run.data.metrics["final/acc"] == 0.5
 
 
+def test_a_child_run_gets_its_kind_only_with_its_last_params_and_metrics(tracking_uri, monkeypatch):
+    """A search counts a child by its kind tag, so a child killed while its record is written must not carry it:
+    the store is read before each of the record's `log_batch` calls (several, with MLflow's limit made small)."""
+    from nlbench.results import tracking
+
+    monkeypatch.setattr(tracking, "_MAX_METRICS", 2)
+    tracker = Tracker(tracking_uri, "nlbench-x")
+    parent = tracker.start_parent(Suite("x", "x.toml", ("toy",), ("naive",)), [], {})
+    reader, batches = MlflowClient(tracking_uri), []
+    log_batch = tracker.client.log_batch
+
+    def reading_first(run_id, params=(), metrics=(), tags=()):  # noqa: ANN001, ANN202 - MlflowClient's signature
+        batches.append((reader.get_run(run_id).data.tags.get(schema.KIND), [t.key for t in tags]))
+        return log_batch(run_id, params=params, metrics=metrics, tags=tags)
+
+    monkeypatch.setattr(tracker.client, "log_batch", reading_first)
+    run_id = tracker.record(parent, fabricated_result("x", "toy", "naive", 0, [[0.5]], [0.1], {"acc": 0.5}), {})
+    assert len(batches) > 2, "the record should take several batches here"
+    assert [kind for kind, _ in batches] == [None] * len(batches)  # not in the store before the last batch ...
+    assert [keys for _, keys in batches] == [[]] * (len(batches) - 1) + [[schema.KIND]]  # ... which brings it
+    assert reader.get_run(run_id).data.tags[schema.KIND] == schema.RUN_KIND
+
+
 def test_the_run_unit_writes_nothing_and_its_result_travels(monkeypatch):
     def no_store(*args, **kwargs):
         raise AssertionError("the run unit touched MLflow")
