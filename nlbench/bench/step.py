@@ -76,15 +76,16 @@ def step_cost(methods: Sequence[str] = ("cms", "hope", "titans"), repeats: int =
         n_params = trainable_params(model)
         hidden = mlp_matching(n_params, input_features(data.info), data.info.n_classes)
         ref_step, ref_model = step_timer("naive", naive.resolve({"hidden_sizes": hidden}), data, hp["batch_size"])
-        steps = [step, ref_step]
+        alternatives = {}
         if "memory_impl" in method.params():
             for impl in ALTERNATIVES:
                 seed_everything(seed)
-                steps.append(step_timer(name, method.resolve({"memory_impl": impl}), data, hp["batch_size"])[0])
-        flops, ref_flops = step_flops(steps[2] if len(steps) > 2 else step), step_flops(ref_step)
+                alternatives[impl] = step_timer(name, method.resolve({"memory_impl": impl}), data,
+                                                hp["batch_size"])[0]
+        flops, ref_flops = step_flops(alternatives.get("factored", step)), step_flops(ref_step)
         equal = mlp_of_flops(flops, data, hp["batch_size"])
-        steps.append(step_timer("naive", naive.resolve({"hidden_sizes": equal}), data, hp["batch_size"])[0])
-        t, t_ref, *t_alt, t_equal = interleaved_medians(steps, repeats)
+        equal_step = step_timer("naive", naive.resolve({"hidden_sizes": equal}), data, hp["batch_size"])[0]
+        t, t_ref, *t_alt, t_equal = interleaved_medians([step, ref_step, *alternatives.values(), equal_step], repeats)
         rows.append((name, n_params, t, hidden, trainable_params(ref_model), t_ref, t_alt, flops / ref_flops, flops,
                      equal, t_equal))
     lines = [

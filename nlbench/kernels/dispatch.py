@@ -63,19 +63,15 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     return chosen
 
 
-def _numba_threads() -> int:
-    """Numba runs with the threads `use_backend` allows, if it set a number; returns how many it runs with."""
+def numba_threads() -> int:
+    """Numba runs with the threads `use_backend` allows, if it set a number; returns how many it runs with (also a
+    cost model's input: `titans.KERNEL_SAMPLES_PER_THREAD`)."""
     import numba
 
     threads = _ACTIVE.get()[1]
     if threads:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     return numba.get_num_threads()
-
-
-def numba_threads() -> int:
-    """The threads the numba kernels will run with here (a cost model's input: `titans.KERNEL_SAMPLES_PER_THREAD`)."""
-    return _numba_threads()
 
 
 def delta_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, eta: torch.Tensor, alpha: torch.Tensor,
@@ -88,7 +84,7 @@ def delta_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, eta: torch.Ten
     if chosen == "numba":
         from nlbench.kernels.numba_delta import delta_rule_numba
 
-        _numba_threads()
+        numba_threads()
         return delta_rule_numba(q, k, v, eta, alpha, S0, chunk)
     if chosen == "triton":
         from nlbench.kernels.triton_delta import delta_rule_triton
@@ -108,6 +104,6 @@ def mlp_memory_chunk(w1: torch.Tensor, w2: torch.Tensor, k: torch.Tensor, target
     if resolve_backend(backend, k.device) == "numba":
         from nlbench.kernels.numba_mlp_memory import mlp_memory_chunk_numba
 
-        _numba_threads()
+        numba_threads()
         return mlp_memory_chunk_numba(*args)
     return mlp_memory_chunk_reference(*args)

@@ -68,22 +68,16 @@ def _sigmoid(z):  # pragma: no cover - compiled
 def _boundary_factors(w1, w2, k, target, read_target, z, act, err, back, p):  # pragma: no cover - compiled
     """z, act, err, back of every token of the chunk at the boundary weights; p holds W1^T err."""
     C, h = z.shape
-    zt = np.empty(h, dtype=w1.dtype)
-    wt = np.empty(k.shape[1], dtype=w1.dtype)
+    zt, ht = np.empty(h, dtype=w1.dtype), np.empty(h, dtype=w1.dtype)
+    goal = np.empty(k.shape[1], dtype=w1.dtype)
     for t in range(C):
-        _matvec(w2, k[t], z[t])
-        for j in range(h):
-            act[t, j] = z[t, j] * _sigmoid(z[t, j])
-        _matvec(w1, act[t], err[t])
+        if read_target:  # the target is the memory's own read of it (Eq. 86)
+            _read(w1, w2, target[t], zt, ht, goal)
+        else:
+            goal[:] = target[t]
+        _read(w1, w2, k[t], z[t], act[t], err[t])  # err = M(k) - goal, with z = W2 k and act = silu(z)
         for i in range(err.shape[1]):
-            err[t, i] += k[t, i] - target[t, i]
-        if read_target:  # err -= W1 silu(W2 target): the target is the memory's own read of it
-            _matvec(w2, target[t], zt)
-            for j in range(h):
-                zt[j] = zt[j] * _sigmoid(zt[j])
-            _matvec(w1, zt, wt)
-            for i in range(err.shape[1]):
-                err[t, i] -= wt[i]
+            err[t, i] -= goal[i]
         _matvec_t(w1, err[t], p[t])
         for j in range(h):
             s = _sigmoid(z[t, j])

@@ -200,14 +200,15 @@ class SelfModifyingTitans(nn.Module):
         alpha = 1 - self.memory_decay * 2 * torch.sigmoid(self.alpha_readout(alpha_src).squeeze(-1))
         return eta, alpha
 
-    def write_signals(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """k, v, eta, alpha for every token; with self-modification, the k/v/eta/alpha memories learn too."""
+    def write_signals(self, u: Tensor, factored: bool | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """k, v, eta, alpha for every token; with self-modification, the k/v/eta/alpha memories learn too, on the
+        factored path or on per-sample weights (`factored`: the forward pass's choice, else `_factored(u)`)."""
         if not self.self_modify:
             eta, alpha = self.gates(u, u)
             k, v = F.normalize(self.w_k(u), dim=-1), F.normalize(self.w_v(u), dim=-1)
             k, v, eta, alpha = (self._write(t) for t in (k, v, eta, alpha))
             return k, v, eta, alpha
-        if self._factored(u):
+        if self._factored(u) if factored is None else factored:
             return self._factored_signals(u)
         C = self.chunk_size
         state = self.initial_state("signals", u.shape[0])  # (b, 4, d, h), (b, 4, h, d)
@@ -233,7 +234,7 @@ class SelfModifyingTitans(nn.Module):
         return MLPMemory(w1, w2), y, y_next
 
     def _factored(self, x: Tensor) -> bool:
-        """Whether the MLP memories of this forward pass run on the factored path (see IMPLEMENTATIONS)."""
+        """Whether the MLP memories of a forward pass over `x` run on the factored path (see IMPLEMENTATIONS)."""
         if self.implementation != "auto":
             return self.implementation == "factored"
         if resolve_backend(self.kernel_backend, x.device) != "numba":
@@ -260,10 +261,11 @@ class SelfModifyingTitans(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # (b, n, d) -> (b, n, d)
         u = F.normalize(self.conv(x), dim=-1)  # memories are read at the unit scale they are written at
         q = F.normalize(self.w_q(u), dim=-1)
-        k, v, eta, alpha = self.write_signals(u)
+        factored = self._factored(x)  # one choice for all the memories of the pass
+        k, v, eta, alpha = self.write_signals(u, factored)
         if self.linear:
             return self.linear_memory(q, k, v, eta, alpha)
-        if self._factored(q):
+        if factored:
             return self._factored_memory(q, k, v, eta, alpha)
         state = MLPMemory(*(w[:, None] for w in self.initial_state("memory", x.shape[0])))  # m = 1
         ys = []
