@@ -17,6 +17,18 @@ def require_shared() -> None:
         pytest.skip(f"{SHARED / 'data' / 'heart'} is absent")
 
 
+def run_under_triton_interpreter(code: str, done: str) -> None:
+    """Run `code` in a fresh interpreter with TRITON_INTERPRET=1 (it must be set before Triton compiles a kernel),
+    so Triton kernels run on CPU tensors; fail unless it exits 0 and prints `done`."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert done in run.stdout
+
+
 @pytest.fixture
 def tracking_uri(tmp_path: Path) -> str:
     """A throw-away SQLite MLflow store, so tests never touch ./mlflow.db."""

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import run_under_triton_interpreter
 
 from nlbench.core.errors import UsageError
 from nlbench.kernels.dispatch import ENV, delta_rule, resolve_backend, use_backend
@@ -129,12 +130,4 @@ print("triton matches the reference")
 
 
 def test_triton_kernel_matches_the_reference_under_the_interpreter():
-    """TRITON_INTERPRET must be set before Triton compiles the kernels: a fresh interpreter runs the check."""
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    run = subprocess.run([sys.executable, "-c", TRITON_CHECK], env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "triton matches the reference" in run.stdout
+    run_under_triton_interpreter(TRITON_CHECK, "triton matches the reference")

@@ -4,6 +4,7 @@ dispatcher's choice."""
 
 import pytest
 import torch
+from conftest import run_under_triton_interpreter
 from torch.nn import functional as F
 
 from nlbench.kernels.dispatch import mlp_memory_chunk
@@ -94,3 +95,61 @@ def test_dispatcher_runs_the_backend_asked_for(backend, expected):
     got = call(lambda *a: mlp_memory_chunk(*a, backend=backend), t, True, True, True)
     for g, w in zip(got, call(expected, t, True, True, True), strict=True):
         torch.testing.assert_close(g, w, rtol=0, atol=0)
+
+
+TRITON_CHECK = """
+import itertools
+import torch
+from torch.nn import functional as F
+from nlbench.kernels.dispatch import mlp_memory_chunk
+from nlbench.kernels.reference import mlp_memory_chunk_reference
+from nlbench.kernels import triton_mlp_memory
+from nlbench.nn.titans import SelfModifyingTitans
+
+calls = []  # the Triton kernel's calls: a dispatcher that fell back on the reference would pass unnoticed
+kernel = triton_mlp_memory.mlp_memory_chunk_triton
+triton_mlp_memory.mlp_memory_chunk_triton = lambda *a: calls.append(1) or kernel(*a)
+
+# the chunk: outputs and every gradient, in 8 cases x 3 shapes (one program per sample x memory, padded dims)
+for (B, M, C, d, h), read_target, has_q, has_next in itertools.product(
+        [(2, 3, 4, 5, 3), (1, 2, 3, 8, 8), (2, 1, 1, 4, 6)], *[(False, True)] * 3):
+    g = torch.Generator().manual_seed(0)
+    t = [0.3 * torch.randn(B, M, d, h, generator=g), 0.3 * torch.randn(B, M, h, d, generator=g),
+         F.normalize(torch.randn(B, C, d, generator=g), dim=-1), torch.randn(B, C, d, generator=g),
+         0.3 * torch.rand(B, C, generator=g), 0.9 + 0.1 * torch.rand(B, C, generator=g),
+         torch.randn(B, C, d, generator=g) if has_q else None, torch.randn(B, 2, d, generator=g) if has_next else None]
+    leaves = [x.requires_grad_() for x in t if x is not None]
+    args = (*t[:7], read_target, t[7])
+    got, want = mlp_memory_chunk(*args, backend="triton"), mlp_memory_chunk_reference(*args)
+    assert [x is None for x in got] == [x is None for x in want] == [False, False, not has_q, not has_next]
+    weights = [torch.randn(x.shape, generator=g) for x in want if x is not None]
+    loss = lambda outs: sum((x * w).sum() for x, w in zip([x for x in outs if x is not None], weights))
+    for a, b in zip([x for x in got if x is not None], [x for x in want if x is not None]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    case = (B, M, C, d, h, read_target, has_q, has_next)
+    for i, (a, b) in enumerate(zip(torch.autograd.grad(loss(got), leaves), torch.autograd.grad(loss(want), leaves))):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3, msg=lambda m, i=i: f"gradient {i} of {case}: {m}")
+
+assert len(calls) == 24, calls
+
+# a whole Titans module on the Triton kernel (a partial last chunk) against the materialised path
+torch.manual_seed(0)
+fast = SelfModifyingTitans(6, 5, memory_lr=0.4, implementation="kernel", kernel_backend="triton")
+ref = SelfModifyingTitans(6, 5, memory_lr=0.4, implementation="materialised")
+ref.load_state_dict(fast.state_dict())
+x = torch.randn(3, 9, 6)
+y, y_ref = fast(x), ref(x)
+torch.testing.assert_close(y, y_ref, rtol=1e-4, atol=1e-4)
+names = [n for n, _ in fast.named_parameters()]
+for name, g, r in zip(names, torch.autograd.grad(y.pow(2).sum(), list(fast.parameters())),
+                      torch.autograd.grad(y_ref.pow(2).sum(), list(ref.parameters()))):
+    torch.testing.assert_close(g, r, rtol=1e-3, atol=1e-4, msg=lambda m, n=name: f"{n}: {m}")
+chunks = -(-9 // fast.chunk_size) + -(-9 // fast.memory_chunk_size)  # the signal memories' and the main one's
+assert len(calls) == 24 + chunks > 26, calls
+assert SelfModifyingTitans(6, 5, kernel_backend="triton")._factored(x), "auto keeps the factored path off numba"
+print("triton chunk kernel matches the reference")
+"""
+
+
+def test_triton_kernel_matches_the_reference_under_the_interpreter():
+    run_under_triton_interpreter(TRITON_CHECK, "triton chunk kernel matches the reference")

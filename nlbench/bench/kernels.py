@@ -17,6 +17,18 @@ from nlbench.kernels.dispatch import use_backend
 from nlbench.run.execute import seed_everything
 
 
+def synced(fn: Callable[[], None], device: str) -> Callable[[], None]:
+    """`fn`, waiting for the device's queued work where there is a queue (CUDA), so its time is its own."""
+    if device == "cpu":
+        return fn
+
+    def run() -> None:
+        fn()
+        torch.cuda.synchronize()
+
+    return run
+
+
 def _fwd_bwd(fn: Callable, xs: list[Tensor], chunk: int) -> Callable[[], None]:
     def step() -> None:
         out, state = fn(*xs, chunk=chunk)
@@ -43,23 +55,13 @@ def _kernel_table(name: str, fast: Callable, device: str, shapes: Sequence[tuple
     """Rows of forward + backward time, the PyTorch reference against `fast`, both on `device`, timed in turn."""
     from nlbench.kernels.reference import delta_rule_reference
 
-    def synced(fn: Callable[[], None]) -> Callable[[], None]:
-        if device == "cpu":
-            return fn
-
-        def run() -> None:
-            fn()
-            torch.cuda.synchronize()
-
-        return run
-
     lines = [f"| batch | heads | T | d | form | reference ms | {name} ms | speed-up |",
              "| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
     for batch, heads, T, d in shapes:
         xs = _kernel_inputs(batch, heads, T, d, device)
         for chunk in chunks:
-            ref, t = interleaved_medians([synced(_fwd_bwd(delta_rule_reference, xs, chunk)),
-                                           synced(_fwd_bwd(fast, xs, chunk))], repeats)
+            ref, t = interleaved_medians([synced(_fwd_bwd(delta_rule_reference, xs, chunk), device),
+                                           synced(_fwd_bwd(fast, xs, chunk), device)], repeats)
             lines.append(f"| {batch} | {heads} | {T} | {d} | {_form(chunk)} | {ref * 1e3:.2f} | {t * 1e3:.2f} | "
                          f"{ref / t:.1f}x |")
     return lines
@@ -136,23 +138,26 @@ def _forward_backward(model: torch.nn.Module, x: Tensor) -> None:
 
 
 MLP_MEMORY_SIZES = [(8, 16), (8, 32), (8, 64), (28, 32), (28, 64)]  # (tokens, batch): digits and MNIST rows
+MLP_MEMORY_GPU_SIZES = [(8, 32), (8, 512), (28, 32), (28, 512)]  # and the evaluation batches a GPU gets
 
 
 def mlp_memory_cost(repeats: int, sizes: Sequence[tuple[int, int]] = MLP_MEMORY_SIZES, dim: int = 32,
-                    threads: Sequence[int] = (1, 0)) -> list[str]:
+                    threads: Sequence[int] = (1, 0), device: str = "cpu") -> list[str]:
     """The self-modifying Titans memories (k, v, eta, alpha and main, d = h = `dim`, method defaults otherwise),
     forward + backward of the module, on each `memory_impl`, timed in turn, with 1 thread and with this process's
-    (0): where the fused numba chunk kernel beats the factored path, which sets `titans.KERNEL_SAMPLES_PER_THREAD`
-    for `auto`."""
+    (0): where the fused chunk kernel (numba on CPU, Triton on `device = "cuda"`) beats the factored path, which
+    sets `titans.KERNEL_SAMPLES_PER_THREAD` for `auto` on CPU."""
     import numba
 
     from nlbench.nn.titans import KERNEL_SAMPLES_PER_THREAD, SelfModifyingTitans
 
     impls = ("factored", "kernel", "materialised")
+    where = (f"with torch and numba on 1 thread and on {torch.get_num_threads()}" if device == "cpu" else
+             f"on {torch.cuda.get_device_name(0)} (the kernel: Triton)")
     lines = [f"Self-modifying Titans memories (d = h = {dim}), forward + backward of the module, float32, on each "
-             f"`memory_impl`, timed in turn, with torch and numba on 1 thread and on {torch.get_num_threads()}; "
-             f"median of {repeats} after 5 warm-up runs. `auto` (the default) runs the kernel on CPU while the batch "
-             f"has at most {KERNEL_SAMPLES_PER_THREAD} samples per numba thread, the factored path above.", "",
+             f"`memory_impl`, timed in turn, {where}; median of {repeats} after 5 warm-up runs. `auto` (the default) "
+             f"runs the kernel on CPU while the batch has at most {KERNEL_SAMPLES_PER_THREAD} samples per numba "
+             "thread, the factored path above and on CUDA.", "",
              "| threads | tokens | batch | " + " | ".join(f"{i} ms" for i in impls) + " | kernel vs factored |",
              "| ---: | ---: | ---: | " + "---: | " * len(impls) + "---: |"]
     torch_threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
@@ -161,12 +166,12 @@ def mlp_memory_cost(repeats: int, sizes: Sequence[tuple[int, int]] = MLP_MEMORY_
             torch.set_num_threads(n or torch_threads)
             numba.set_num_threads(n or numba_threads)
             for tokens, batch in sizes:
-                x = torch.randn(batch, tokens, dim, generator=torch.Generator().manual_seed(0))
+                x = torch.randn(batch, tokens, dim, generator=torch.Generator().manual_seed(0)).to(device)
                 steps = []
                 for impl in impls:
                     torch.manual_seed(0)
-                    model = SelfModifyingTitans(dim, dim, implementation=impl)
-                    steps.append(functools.partial(_forward_backward, model, x))
+                    model = SelfModifyingTitans(dim, dim, implementation=impl).to(device)
+                    steps.append(synced(functools.partial(_forward_backward, model, x), device))
                 times = interleaved_medians(steps, repeats)
                 lines.append(f"| {n or torch_threads} | {tokens} | {batch} | "
                              + " | ".join(f"{t * 1e3:.2f}" for t in times) + f" | {times[0] / times[1]:.2f}x |")
@@ -196,7 +201,7 @@ def kernel_cost(lengths: Sequence[int] = (64, 256, 1024), dims: Sequence[int] = 
         machine_line(),
         "Regenerate: `nlbench bench kernels --out results/kernels.md`. "
         + ("The GPU tables follow." if torch.cuda.is_available() else
-           "GPU (Triton): not measured, no GPU on this machine; the Triton kernel is tested on CPU through "
+           "GPU (Triton): not measured, no GPU on this machine; the Triton kernels are tested on CPU through "
            "TRITON_INTERPRET=1."),
         "", "Sizes of the issue's targets (lengths 64-1024, head dimensions 16-64):", "",
         *_kernel_table("numba", delta_rule_numba, "cpu", sweep, chunks, repeats),
@@ -210,7 +215,8 @@ def kernel_cost(lengths: Sequence[int] = (64, 256, 1024), dims: Sequence[int] = 
         lines += ["", f"GPU: {torch.cuda.get_device_name(0)}, Triton against the PyTorch reference on the same device.",
                   "", *_kernel_table("triton", delta_rule_triton, "cuda",
                                      [(batch, heads, T, d) for d in dims for T in (256, 1024, 4096)], chunks,
-                                     repeats)]
+                                     repeats),
+                  "", *mlp_memory_cost(max(repeats, 20), MLP_MEMORY_GPU_SIZES, threads=(0,), device="cuda")]
     if end_to_end:
         lines += ["", *hope_epoch_cost(repeats), "", *newton_schulz_profile(max(repeats, 100))]
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""One entry point for the delta-rule memory: picks a backend for the tensors it is given.
+"""One entry point per memory kernel (the delta rule, a chunk of writes to residual MLP memories): picks a backend
+for the tensors it is given.
 
 `backend="auto"` picks Triton for CUDA tensors, numba for CPU tensors, and the PyTorch reference when the
 kernel's package is missing. A run forces one backend for every model it builds with `use_backend(...)`, from its
@@ -7,7 +8,7 @@ logged with the run. With TRITON_INTERPRET=1 the Triton kernel also runs on CPU 
 tested without a GPU.
 `nlbench bench kernels` measured numba 7x-125x faster than the reference at lengths 64-1024, and 5x-8x at the
 small sizes HOPE runs at (T = 8 or 28, d = 32): on CPU, `auto` picks numba at every size measured.
-The Triton kernel has not been timed on a GPU yet (none was lent).
+The Triton kernels have not been timed on a GPU yet (none was lent).
 """
 
 from __future__ import annotations
@@ -98,12 +99,16 @@ def mlp_memory_chunk(w1: torch.Tensor, w2: torch.Tensor, k: torch.Tensor, target
                      x_next: torch.Tensor | None = None, backend: str = "auto"
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """One chunk of writes to M stacked residual MLP memories per sample (see `reference.py`): the weights after
-    it, the reads of `q` before each write and of `x_next` after the chunk. There is no Triton kernel for it
-    yet: on CUDA it runs the reference's PyTorch ops."""
+    it, the reads of `q` before each write and of `x_next` after the chunk."""
     args = (w1, w2, k, target, eta, alpha, q, read_target, x_next)
-    if resolve_backend(backend, k.device) == "numba":
+    chosen = resolve_backend(backend, k.device)
+    if chosen == "numba":
         from nlbench.kernels.numba_mlp_memory import mlp_memory_chunk_numba
 
         numba_threads()
         return mlp_memory_chunk_numba(*args)
+    if chosen == "triton":
+        from nlbench.kernels.triton_mlp_memory import mlp_memory_chunk_triton
+
+        return mlp_memory_chunk_triton(*args)
     return mlp_memory_chunk_reference(*args)

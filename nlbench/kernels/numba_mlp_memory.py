@@ -26,9 +26,13 @@ and then through the boundary factors, which needs silu''(z) = s (1 - s) (2 + z 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from numba import njit, prange
+
+from nlbench.kernels.reference import fused_chunk
 
 _FAST = {"reassoc", "contract"}  # vectorised reductions; no assumptions about NaN or inf (a NaN must show)
 
@@ -285,9 +289,4 @@ class NumbaMLPMemoryChunk(torch.autograd.Function):
         return (torch.from_numpy(dW1), torch.from_numpy(dW2), *shared[:4], dq_, dx_, None)
 
 
-def mlp_memory_chunk_numba(w1: torch.Tensor, w2: torch.Tensor, k: torch.Tensor, target: torch.Tensor,
-                           eta: torch.Tensor, alpha: torch.Tensor, q: torch.Tensor | None = None,
-                           read_target: bool = False, x_next: torch.Tensor | None = None
-                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    w1, w2, y, y_next = NumbaMLPMemoryChunk.apply(w1, w2, k, target, eta, alpha, q, x_next, read_target)
-    return w1, w2, (y if q is not None else None), (y_next if x_next is not None else None)
+mlp_memory_chunk_numba = functools.partial(fused_chunk, NumbaMLPMemoryChunk)

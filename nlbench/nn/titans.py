@@ -52,8 +52,9 @@ MEMORY_RESETS = ("never", "experience")  # when a memory carried along the strea
 # its initial weights plus its writes' rank-one factors (nlbench.nn.write_history, loops over chunks only);
 # "materialised" updates per-sample weight matrices token by token (the original path, kept as the reference the
 # others are tested against); "kernel" does what "materialised" does in one fused kernel call per chunk
-# (`kernels.dispatch.mlp_memory_chunk`: numba on CPU, the reference's ops elsewhere); "auto" picks, per forward
-# pass, the kernel where numba runs it and the batch is small for its threads, else "factored".
+# (`kernels.dispatch.mlp_memory_chunk`: numba on CPU, Triton on CUDA); "auto" picks, per forward pass, the kernel
+# where numba runs it and the batch is small for its threads, else "factored" (on CUDA too: the Triton kernel has
+# not been timed on a GPU, so nothing says it wins there).
 IMPLEMENTATIONS = ("auto", "factored", "materialised", "kernel")
 # "auto" runs the kernel while the batch has at most this many samples per numba thread: the kernel works per sample
 # (in parallel over samples x memories), the factored path shares the initial weights' products across the batch.
