@@ -102,6 +102,25 @@ def test_dispatch_picks_numba_on_cpu_and_obeys_the_run_setting(monkeypatch):
         resolve_backend("triton", cpu)
 
 
+def test_a_run_s_thread_limit_for_numba_ends_with_the_run():
+    import numba
+
+    from nlbench.kernels.dispatch import numba_threads
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here")
+    numba.set_num_threads(2)
+    with use_backend("auto", 1):
+        assert numba_threads() == 1
+        with use_backend("auto", 2):  # a nested setting restores the outer one
+            assert numba_threads() == 2
+        assert numba.get_num_threads() == 1
+        assert numba_threads() == 1
+    assert numba.get_num_threads() == 2, "a one-thread run left numba on one thread"
+    with use_backend("auto"):  # no limit: numba's count is left alone
+        assert numba_threads() == 2
+
+
 TRITON_CHECK = """
 import torch
 from nlbench.kernels.dispatch import delta_rule

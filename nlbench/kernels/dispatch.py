@@ -26,6 +26,8 @@ from nlbench.kernels.reference import delta_rule_reference, mlp_memory_chunk_ref
 BACKENDS = ("auto", "reference", "numba", "triton")
 ENV = "NLBENCH_KERNEL_BACKEND"  # the CLI's default for `--kernel-backend`
 _ACTIVE: ContextVar[tuple[str, int]] = ContextVar("nlbench_kernel_backend", default=("auto", 0))
+# numba's thread count before the innermost `use_backend` first changed it (empty until then), restored on exit
+_NUMBA_BEFORE: ContextVar[list[int] | None] = ContextVar("nlbench_numba_threads_before", default=None)
 
 
 def _check(backend: str) -> str:
@@ -36,12 +38,19 @@ def _check(backend: str) -> str:
 
 @contextmanager
 def use_backend(backend: str, threads: int = 0) -> Iterator[None]:
-    """Inside: every `delta_rule(..., backend="auto")` runs on `backend`, numba with at most `threads` threads."""
-    token = _ACTIVE.set((_check(backend), threads))
+    """Inside: every `delta_rule(..., backend="auto")` runs on `backend`, numba with at most `threads` threads
+    (numba's own count is back as it was afterwards)."""
+    token, before = _ACTIVE.set((_check(backend), threads)), _NUMBA_BEFORE.set([])
     try:
         yield
     finally:
+        changed = _NUMBA_BEFORE.get()
+        _NUMBA_BEFORE.reset(before)
         _ACTIVE.reset(token)
+        if changed:
+            import numba
+
+            numba.set_num_threads(changed[0])
 
 
 def _available(module: str) -> bool:
@@ -69,8 +78,10 @@ def numba_threads() -> int:
     cost model's input: `titans.KERNEL_SAMPLES_PER_THREAD`)."""
     import numba
 
-    threads = _ACTIVE.get()[1]
+    threads, before = _ACTIVE.get()[1], _NUMBA_BEFORE.get()
     if threads:
+        if before is not None and not before:
+            before.append(numba.get_num_threads())
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     return numba.get_num_threads()
 
