@@ -17,13 +17,22 @@ def require_shared() -> None:
         pytest.skip(f"{SHARED / 'data' / 'heart'} is absent")
 
 
-def run_under_triton_interpreter(code: str, done: str) -> None:
-    """Run `code` in a fresh interpreter with TRITON_INTERPRET=1 (it must be set before Triton compiles a kernel),
-    so Triton kernels run on CPU tensors; fail unless it exits 0 and prints `done`."""
+TRITON_DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    "not __import__('torch').cuda.is_available()", reason="no GPU here: the kernels run under the interpreter"))]
+
+
+def run_triton_check(code: str, done: str, device: str) -> None:
+    """Run `code` in a fresh interpreter with its tensors on `device` ($CHECK_DEVICE): on "cpu" under
+    TRITON_INTERPRET=1 (it must be set before Triton compiles a kernel), so the Triton kernels run without a GPU;
+    fail unless it exits 0 and prints `done`."""
     import subprocess
     import sys
 
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    env = {**os.environ, "CHECK_DEVICE": device}
+    if device == "cpu":
+        env["TRITON_INTERPRET"] = "1"
+    else:
+        env.pop("TRITON_INTERPRET", None)
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
     assert done in run.stdout

@@ -48,6 +48,14 @@ def test_step_cost_table_has_one_row_per_method_with_a_ratio():
     assert float(cells[1][12].rstrip("x")) > 5
 
 
+def test_step_cost_runs_every_step_on_the_device_asked_for():
+    """On PyTorch's meta device, where a tensor left on the CPU fails: what `--device cuda` asks of the code."""
+    from nlbench.bench.step import step_cost
+
+    table = step_cost(methods=("titans",), repeats=1, device="meta")
+    assert "on device meta" in table and "| titans |" in table
+
+
 def test_step_flops_counts_a_linear_layer_forward_and_backward_by_hand():
     import torch
 

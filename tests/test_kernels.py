@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import run_under_triton_interpreter
+from conftest import TRITON_DEVICES, run_triton_check
 
 from nlbench.core.errors import UsageError
 from nlbench.kernels.dispatch import ENV, delta_rule, resolve_backend, use_backend
@@ -122,7 +122,9 @@ def test_a_run_s_thread_limit_for_numba_ends_with_the_run():
 
 
 TRITON_CHECK = """
+import os
 import torch
+DEVICE = os.environ["CHECK_DEVICE"]
 from nlbench.kernels.dispatch import delta_rule
 from nlbench.kernels.reference import delta_rule_reference
 cases = [((1, 1, 1, 4, 4), 0), ((2, 3, 7, 5, 3), 0), ((1, 2, 9, 16, 16), 0), ((2, 1, 5, 33, 7), 0),
@@ -134,10 +136,10 @@ for shape, chunk in cases:
           torch.nn.functional.normalize(torch.randn(B, H, T, dk, generator=g), dim=-1),
           torch.randn(B, H, T, dv, generator=g), 0.5 * torch.rand(B, H, T, generator=g),
           0.9 + 0.1 * torch.rand(B, H, T, generator=g), 0.1 * torch.randn(B, H, dv, dk, generator=g)]
-    xs = [x.requires_grad_() for x in xs]
+    xs = [x.to(DEVICE).requires_grad_() for x in xs]
     o, s = delta_rule(*xs, chunk=chunk, backend="triton")
     o_r, s_r = delta_rule_reference(*xs, chunk=chunk)
-    w1, w2 = torch.randn(o.shape, generator=g), torch.randn(s.shape, generator=g)
+    w1, w2 = torch.randn(o.shape, generator=g).to(DEVICE), torch.randn(s.shape, generator=g).to(DEVICE)
     got = torch.autograd.grad((o * w1).sum() + (s * w2).sum(), xs)
     ref = torch.autograd.grad((o_r * w1).sum() + (s_r * w2).sum(), xs)
     torch.testing.assert_close(o, o_r, rtol=1e-4, atol=1e-4)
@@ -148,5 +150,6 @@ print("triton matches the reference")
 """
 
 
-def test_triton_kernel_matches_the_reference_under_the_interpreter():
-    run_under_triton_interpreter(TRITON_CHECK, "triton matches the reference")
+@pytest.mark.parametrize("device", TRITON_DEVICES)
+def test_triton_kernel_matches_the_reference(device):
+    run_triton_check(TRITON_CHECK, "triton matches the reference", device)

@@ -4,7 +4,7 @@ dispatcher's choice."""
 
 import pytest
 import torch
-from conftest import run_under_triton_interpreter
+from conftest import TRITON_DEVICES, run_triton_check
 from torch.nn import functional as F
 
 from nlbench.kernels.dispatch import mlp_memory_chunk
@@ -99,6 +99,7 @@ def test_dispatcher_runs_the_backend_asked_for(backend, expected):
 
 TRITON_CHECK = """
 import itertools
+import os
 import torch
 from torch.nn import functional as F
 from nlbench.kernels.dispatch import mlp_memory_chunk
@@ -106,6 +107,7 @@ from nlbench.kernels.reference import mlp_memory_chunk_reference
 from nlbench.kernels import triton_mlp_memory
 from nlbench.nn.titans import SelfModifyingTitans
 
+DEVICE = os.environ["CHECK_DEVICE"]
 calls = []  # the Triton kernel's calls: a dispatcher that fell back on the reference would pass unnoticed
 kernel = triton_mlp_memory.mlp_memory_chunk_triton
 triton_mlp_memory.mlp_memory_chunk_triton = lambda *a: calls.append(1) or kernel(*a)
@@ -118,11 +120,12 @@ for (B, M, C, d, h), read_target, has_q, has_next in itertools.product(
          F.normalize(torch.randn(B, C, d, generator=g), dim=-1), torch.randn(B, C, d, generator=g),
          0.3 * torch.rand(B, C, generator=g), 0.9 + 0.1 * torch.rand(B, C, generator=g),
          torch.randn(B, C, d, generator=g) if has_q else None, torch.randn(B, 2, d, generator=g) if has_next else None]
-    leaves = [x.requires_grad_() for x in t if x is not None]
+    t = [x if x is None else x.to(DEVICE).requires_grad_() for x in t]
+    leaves = [x for x in t if x is not None]
     args = (*t[:7], read_target, t[7])
     got, want = mlp_memory_chunk(*args, backend="triton"), mlp_memory_chunk_reference(*args)
     assert [x is None for x in got] == [x is None for x in want] == [False, False, not has_q, not has_next]
-    weights = [torch.randn(x.shape, generator=g) for x in want if x is not None]
+    weights = [torch.randn(x.shape, generator=g).to(DEVICE) for x in want if x is not None]
     loss = lambda outs: sum((x * w).sum() for x, w in zip([x for x in outs if x is not None], weights))
     for a, b in zip([x for x in got if x is not None], [x for x in want if x is not None]):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
@@ -134,10 +137,10 @@ assert len(calls) == 24, calls
 
 # a whole Titans module on the Triton kernel (a partial last chunk) against the materialised path
 torch.manual_seed(0)
-fast = SelfModifyingTitans(6, 5, memory_lr=0.4, implementation="kernel", kernel_backend="triton")
-ref = SelfModifyingTitans(6, 5, memory_lr=0.4, implementation="materialised")
+fast = SelfModifyingTitans(6, 5, memory_lr=0.4, implementation="kernel", kernel_backend="triton").to(DEVICE)
+ref = SelfModifyingTitans(6, 5, memory_lr=0.4, implementation="materialised").to(DEVICE)
 ref.load_state_dict(fast.state_dict())
-x = torch.randn(3, 9, 6)
+x = torch.randn(3, 9, 6).to(DEVICE)
 y, y_ref = fast(x), ref(x)
 torch.testing.assert_close(y, y_ref, rtol=1e-4, atol=1e-4)
 names = [n for n, _ in fast.named_parameters()]
@@ -151,5 +154,6 @@ print("triton chunk kernel matches the reference")
 """
 
 
-def test_triton_kernel_matches_the_reference_under_the_interpreter():
-    run_under_triton_interpreter(TRITON_CHECK, "triton chunk kernel matches the reference")
+@pytest.mark.parametrize("device", TRITON_DEVICES)
+def test_triton_kernel_matches_the_reference(device):
+    run_triton_check(TRITON_CHECK, "triton chunk kernel matches the reference", device)

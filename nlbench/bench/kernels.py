@@ -199,8 +199,10 @@ def kernel_cost(lengths: Sequence[int] = (64, 256, 1024), dims: Sequence[int] = 
         f"Numba JIT compile (or cache load), timed once before: {compile_s:.2f} s. Forms: Eq. 92 is the "
         "token-by-token recurrence, Eq. 93 the chunk-wise one (gradient at the chunk-boundary state).",
         machine_line(),
-        "Regenerate: `nlbench bench kernels --out results/kernels.md`. "
-        + ("The GPU tables follow." if torch.cuda.is_available() else
+        "Regenerate: "
+        + ("`nlbench bench kernels --out results/kernels_gpu.md` on a GPU machine (its CPU tables are that "
+           "machine's); the GPU tables follow." if torch.cuda.is_available() else
+           "`nlbench bench kernels --out results/kernels.md`. "
            "GPU (Triton): not measured, no GPU on this machine; the Triton kernels are tested on CPU through "
            "TRITON_INTERPRET=1."),
         "", "Sizes of the issue's targets (lengths 64-1024, head dimensions 16-64):", "",

@@ -13,7 +13,9 @@ from nlbench.data.scenario import ScenarioData
 from nlbench.methods.models import input_features, trainable_params
 from nlbench.run.execute import seed_everything
 
-ALTERNATIVES = ("factored", "materialised")  # the other `memory_impl`s timed beside a method's default
+# the other `memory_impl`s timed beside a method's default (`auto`: on CPU at batch 32 the numba kernel, on CUDA the
+# factored path), per device type
+ALTERNATIVES = {"cpu": ("factored", "materialised"), "cuda": ("kernel", "materialised")}
 
 
 def mlp_matching(n_params: int, in_features: int, n_classes: int) -> list[int]:
@@ -59,41 +61,50 @@ def mlp_of_flops(flops: int, data: ScenarioData, batch_size: int) -> list[int]:
 
 
 def step_cost(methods: Sequence[str] = ("cms", "hope", "titans"), repeats: int = 100,
-              scenario: str = "split-digits", seed: int = 0) -> str:
-    """Markdown table: median time of one training step per method and of a parameter-matched naive MLP; a
-    method with self-modifying memories also on its other implementations (ALTERNATIVES), timed alongside. The
-    arithmetic of each step is counted too (on the factored path, whose products torch can count: a kernel's are
-    invisible to it), and an MLP doing as much arithmetic per step is timed alongside: it separates what the
+              scenario: str = "split-digits", seed: int = 0, device: str = "cpu") -> str:
+    """Markdown table: median time of one training step on `device` per method and of a parameter-matched naive
+    MLP; a method with self-modifying memories also on its other implementations (ALTERNATIVES), timed alongside.
+    The arithmetic of each step is counted too (on the factored path, whose products torch can count: a kernel's
+    are invisible to it), and an MLP doing as much arithmetic per step is timed alongside: it separates what the
     method computes from how fast it computes it."""
+    import torch
+
     data = scenario_data(scenario, seed)
     naive = get_method("naive")
+    kind = torch.device(device).type
+    others = ALTERNATIVES.get(kind, ALTERNATIVES["cpu"])
     rows = []
     for name in methods:
         method = get_method(name)
         hp = method.resolve()
+        timer = functools.partial(step_timer, data=data, batch_size=hp["batch_size"], device=device)
         seed_everything(seed)
-        step, model = step_timer(name, hp, data, hp["batch_size"])
+        step, model = timer(name, hp)
         n_params = trainable_params(model)
         hidden = mlp_matching(n_params, input_features(data.info), data.info.n_classes)
-        ref_step, ref_model = step_timer("naive", naive.resolve({"hidden_sizes": hidden}), data, hp["batch_size"])
+        ref_step, ref_model = timer("naive", naive.resolve({"hidden_sizes": hidden}))
         alternatives = {}
         if "memory_impl" in method.params():
-            for impl in ALTERNATIVES:
+            for impl in others:
                 seed_everything(seed)
-                alternatives[impl] = step_timer(name, method.resolve({"memory_impl": impl}), data,
-                                                hp["batch_size"])[0]
+                alternatives[impl] = timer(name, method.resolve({"memory_impl": impl}))[0]
         flops, ref_flops = step_flops(alternatives.get("factored", step)), step_flops(ref_step)
         equal = mlp_of_flops(flops, data, hp["batch_size"])
-        equal_step = step_timer("naive", naive.resolve({"hidden_sizes": equal}), data, hp["batch_size"])[0]
+        equal_step = timer("naive", naive.resolve({"hidden_sizes": equal}))[0]
         t, t_ref, *t_alt, t_equal = interleaved_medians([step, ref_step, *alternatives.values(), equal_step], repeats)
         rows.append((name, n_params, t, hidden, trainable_params(ref_model), t_ref, t_alt, flops / ref_flops, flops,
                      equal, t_equal))
+    where, default = "CPU", "at this batch: the fused numba chunk kernel"
+    if kind == "cuda":
+        where, default = f"{torch.cuda.get_device_name(device)} (CUDA)", "on CUDA: the factored path"
+    elif kind != "cpu":
+        where, default = f"device {device}", "there: the factored path"
     lines = [
         f"Cost of one training step (forward + backward + update, batch {naive.resolve()['batch_size']}, "
         f"{scenario}, method defaults) against naive fine-tuning of an MLP with about as many parameters; "
-        f"median of {repeats} steps after 5 warm-up steps, all timed alternately in one process. "
-        "The self-modifying memories run on their default `memory_impl = auto` (at this batch on CPU: the fused "
-        "numba chunk kernel); `factored` and `materialised`: the same method with that `memory_impl` (same "
+        f"median of {repeats} steps after 5 warm-up steps, all timed alternately in one process, on {where}. "
+        f"The self-modifying memories run on their default `memory_impl = auto` ({default}); "
+        + " and ".join(f"`{impl}`" for impl in others) + ": the same method with that `memory_impl` (same "
         "numbers up to float rounding; materialised is the token-by-token reference in PyTorch ops).",
         "",
         "Arithmetic: `FLOP ratio` is the method's matrix-product FLOPs per step over the parameter-matched MLP's "
@@ -102,16 +113,17 @@ def step_cost(methods: Sequence[str] = ("cms", "hope", "titans"), repeats: int =
         "an MLP of its size by arithmetic alone. `equal-FLOP MLP`: an MLP whose step does as many FLOPs as the "
         "method's, timed alongside; the last column is the method's time over that MLP's.",
         machine_line(),
-        "Regenerate: `nlbench bench step --out results/step_cost.md`",
+        "Regenerate: " + (f"`nlbench bench step --device {device} --out results/step_cost_gpu.md`" if kind == "cuda"
+                          else "`nlbench bench step --out results/step_cost.md`"),
         "",
         "| method | params | ms/step | matched MLP | MLP params | MLP ms/step | ratio | "
-        + "".join(f"{impl} ms/step | {impl} ratio | " for impl in ALTERNATIVES)
+        + "".join(f"{impl} ms/step | {impl} ratio | " for impl in others)
         + "MFLOP/step | FLOP ratio | equal-FLOP MLP | its ms/step | vs equal-FLOP MLP |",
-        "| --- | ---: | ---: | --- | ---: | ---: | ---: | " + "---: | ---: | " * len(ALTERNATIVES)
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | " + "---: | ---: | " * len(others)
         + "---: | ---: | --- | ---: | ---: |",
     ]
     for name, n, t, hidden, n_ref, t_ref, t_alt, ratio, flops, equal, t_equal in rows:
-        alt = "".join(f"{a * 1e3:.2f} | {a / t_ref:.1f}x | " for a in t_alt) or "- | - | " * len(ALTERNATIVES)
+        alt = "".join(f"{a * 1e3:.2f} | {a / t_ref:.1f}x | " for a in t_alt) or "- | - | " * len(others)
         lines.append(f"| {name} | {n} | {t * 1e3:.2f} | {hidden} | {n_ref} | {t_ref * 1e3:.2f} | {t / t_ref:.1f}x "
                      f"| {alt}{flops / 1e6:.1f} | {ratio:.1f}x | {equal} | {t_equal * 1e3:.2f} | "
                      f"{t / t_equal:.1f}x |")

@@ -38,27 +38,32 @@ def scenario_data(scenario: str, seed: int) -> ScenarioData:
     return SCENARIOS.get(scenario)().build(seed)
 
 
-def trainer(method_name: str, hp: dict, data: ScenarioData) -> tuple[Callable[[Tensor, Tensor], None], nn.Module]:
-    """One training step on a batch (forward, backward, optimizer step), and the model it trains."""
+def trainer(method_name: str, hp: dict, data: ScenarioData,
+            device: str = "cpu") -> tuple[Callable[[Tensor, Tensor], None], nn.Module]:
+    """One training step on a batch (forward, backward, optimizer step) on `device`, and the model it trains. On
+    CUDA the step waits for the device, so its time is its own."""
     method = get_method(method_name)()
     hp = method.for_stream(hp, data)
-    model = method.build_model(hp, data.info)
+    model = method.build_model(hp, data.info).to(device)
     optimizer = method.make_optimizer(model, hp)
     loss_fn = nn.CrossEntropyLoss()
+    cuda = torch.device(device).type == "cuda"
 
     def step(x: Tensor, y: Tensor) -> None:
         optimizer.zero_grad()
         loss_fn(model(x), y).backward()
         optimizer.step()
+        if cuda:
+            torch.cuda.synchronize()
 
     return step, model
 
 
-def step_timer(method_name: str, hp: dict, data: ScenarioData,
-                batch_size: int) -> tuple[Callable[[], None], nn.Module]:
-    train, model = trainer(method_name, hp, data)
+def step_timer(method_name: str, hp: dict, data: ScenarioData, batch_size: int,
+               device: str = "cpu") -> tuple[Callable[[], None], nn.Module]:
+    train, model = trainer(method_name, hp, data, device)
     e = data.experiences[0]
-    x, y = e.x_train[:batch_size], e.y_train[:batch_size]
+    x, y = e.x_train[:batch_size].to(device), e.y_train[:batch_size].to(device)
     return lambda: train(x, y), model
 
 

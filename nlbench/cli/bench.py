@@ -21,6 +21,8 @@ def add_parser(sub: Any) -> None:
         f"{repeats} ({name})" for name, (_, repeats, _) in BENCHMARKS.items()))
     bench.add_argument("--out", metavar="FILE", help="Also write the table to this Markdown file")
     bench.add_argument("--suite", metavar="NAME", help="scale only: the suite to time. Default: default")
+    bench.add_argument("--device", help="step only: where the steps run (auto, cpu, cuda[:N]); on CUDA its table "
+                                        "is results/step_cost_gpu.md. Default: cpu")
     bench.set_defaults(func=cmd_bench)
 
 
@@ -37,6 +39,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         load_suite(args.suite)  # an unknown suite is a usage error before anything is timed
         kwargs["suite_name"] = args.suite
+    if args.device is not None:
+        from nlbench.run.config import device_problem, resolve_device
+
+        if args.what != "step":
+            raise UsageError(f"--device applies to 'nlbench bench step' only, not to '{args.what}' (kernels adds "
+                             "its GPU tables by itself where CUDA is available).")
+        problem = device_problem(args.device)
+        if problem:
+            raise UsageError(f"--device {args.device!r} {problem}.")
+        kwargs["device"] = resolve_device(args.device)
     table = benchmark(args.what)(repeats=args.repeats or BENCHMARKS[args.what][1], **kwargs)
     print(table)
     if args.out:
