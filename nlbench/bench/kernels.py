@@ -11,22 +11,10 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from nlbench.bench.timing import epoch_timer, interleaved_medians, machine_line, scenario_data, step_timer
+from nlbench.bench.timing import epoch_timer, interleaved_medians, machine_line, scenario_data, step_timer, synced
 from nlbench.core.registry import get_method
 from nlbench.kernels.dispatch import use_backend
 from nlbench.run.execute import seed_everything
-
-
-def synced(fn: Callable[[], None], device: str) -> Callable[[], None]:
-    """`fn`, waiting for the device's queued work where there is a queue (CUDA), so its time is its own."""
-    if device == "cpu":
-        return fn
-
-    def run() -> None:
-        fn()
-        torch.cuda.synchronize()
-
-    return run
 
 
 def _fwd_bwd(fn: Callable, xs: list[Tensor], chunk: int) -> Callable[[], None]:

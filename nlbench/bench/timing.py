@@ -38,23 +38,31 @@ def scenario_data(scenario: str, seed: int) -> ScenarioData:
     return SCENARIOS.get(scenario)().build(seed)
 
 
+def synced(fn: Callable[[], None], device: str) -> Callable[[], None]:
+    """`fn`, waiting for the device's queued work where there is a queue (CUDA), so its time is its own."""
+    if torch.device(device).type != "cuda":
+        return fn
+
+    def run() -> None:
+        fn()
+        torch.cuda.synchronize()
+
+    return run
+
+
 def trainer(method_name: str, hp: dict, data: ScenarioData,
             device: str = "cpu") -> tuple[Callable[[Tensor, Tensor], None], nn.Module]:
-    """One training step on a batch (forward, backward, optimizer step) on `device`, and the model it trains. On
-    CUDA the step waits for the device, so its time is its own."""
+    """One training step on a batch (forward, backward, optimizer step) on `device`, and the model it trains."""
     method = get_method(method_name)()
     hp = method.for_stream(hp, data)
     model = method.build_model(hp, data.info).to(device)
     optimizer = method.make_optimizer(model, hp)
     loss_fn = nn.CrossEntropyLoss()
-    cuda = torch.device(device).type == "cuda"
 
     def step(x: Tensor, y: Tensor) -> None:
         optimizer.zero_grad()
         loss_fn(model(x), y).backward()
         optimizer.step()
-        if cuda:
-            torch.cuda.synchronize()
 
     return step, model
 
@@ -64,7 +72,7 @@ def step_timer(method_name: str, hp: dict, data: ScenarioData, batch_size: int,
     train, model = trainer(method_name, hp, data, device)
     e = data.experiences[0]
     x, y = e.x_train[:batch_size].to(device), e.y_train[:batch_size].to(device)
-    return lambda: train(x, y), model
+    return synced(lambda: train(x, y), device), model
 
 
 def epoch_timer(method_name: str, hp: dict, data: ScenarioData) -> Callable[[], None]:

@@ -14,6 +14,7 @@ The Triton kernels have not been timed on a GPU yet (none was lent).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -26,8 +27,6 @@ from nlbench.kernels.reference import delta_rule_reference, mlp_memory_chunk_ref
 BACKENDS = ("auto", "reference", "numba", "triton")
 ENV = "NLBENCH_KERNEL_BACKEND"  # the CLI's default for `--kernel-backend`
 _ACTIVE: ContextVar[tuple[str, int]] = ContextVar("nlbench_kernel_backend", default=("auto", 0))
-# numba's thread count before the innermost `use_backend` first changed it (empty until then), restored on exit
-_NUMBA_BEFORE: ContextVar[list[int] | None] = ContextVar("nlbench_numba_threads_before", default=None)
 
 
 def _check(backend: str) -> str:
@@ -40,17 +39,16 @@ def _check(backend: str) -> str:
 def use_backend(backend: str, threads: int = 0) -> Iterator[None]:
     """Inside: every `delta_rule(..., backend="auto")` runs on `backend`, numba with at most `threads` threads
     (numba's own count is back as it was afterwards)."""
-    token, before = _ACTIVE.set((_check(backend), threads)), _NUMBA_BEFORE.set([])
+    token = _ACTIVE.set((_check(backend), threads))
+    numba = sys.modules.get("numba")  # not imported yet: it starts at its configured count, restored below
+    before = numba.get_num_threads() if numba is not None else None
     try:
         yield
     finally:
-        changed = _NUMBA_BEFORE.get()
-        _NUMBA_BEFORE.reset(before)
         _ACTIVE.reset(token)
-        if changed:
-            import numba
-
-            numba.set_num_threads(changed[0])
+        numba = sys.modules.get("numba")
+        if threads and numba is not None:
+            numba.set_num_threads(before if before is not None else numba.config.NUMBA_NUM_THREADS)
 
 
 def _available(module: str) -> bool:
@@ -78,10 +76,8 @@ def numba_threads() -> int:
     cost model's input: `titans.KERNEL_SAMPLES_PER_THREAD`)."""
     import numba
 
-    threads, before = _ACTIVE.get()[1], _NUMBA_BEFORE.get()
+    threads = _ACTIVE.get()[1]
     if threads:
-        if before is not None and not before:
-            before.append(numba.get_num_threads())
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     return numba.get_num_threads()
 
@@ -123,3 +119,13 @@ def mlp_memory_chunk(w1: torch.Tensor, w2: torch.Tensor, k: torch.Tensor, target
 
         return mlp_memory_chunk_triton(*args)
     return mlp_memory_chunk_reference(*args)
+
+
+def fused_chunk(function: type[torch.autograd.Function], w1: torch.Tensor, w2: torch.Tensor, k: torch.Tensor,
+                target: torch.Tensor, eta: torch.Tensor, alpha: torch.Tensor, q: torch.Tensor | None = None,
+                read_target: bool = False, x_next: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """`mlp_memory_chunk` computed by a fused kernel's autograd `function` (numba's, Triton's), which returns every
+    read, empty where none was asked for: None there, as the reference."""
+    w1, w2, y, y_next = function.apply(w1, w2, k, target, eta, alpha, q, x_next, read_target)
+    return w1, w2, (y if q is not None else None), (y_next if x_next is not None else None)

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-from nlbench.kernels.reference import fused_chunk
+from nlbench.kernels.dispatch import fused_chunk
 
 _FAST = {"reassoc", "contract"}  # vectorised reductions; no assumptions about NaN or inf (a NaN must show)
 

@@ -51,12 +51,3 @@ def mlp_memory_chunk_reference(w1: torch.Tensor, w2: torch.Tensor, k: torch.Tens
     state, y = mlp_memory_chunk(MLPMemory(w1, w2), *shared, read_target=read_target)
     return state.w1, state.w2, y, None if x_next is None else mlp_memory_read(state, x_next[:, None])
 
-
-def fused_chunk(function: type[torch.autograd.Function], w1: torch.Tensor, w2: torch.Tensor, k: torch.Tensor,
-                target: torch.Tensor, eta: torch.Tensor, alpha: torch.Tensor, q: torch.Tensor | None = None,
-                read_target: bool = False, x_next: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """`mlp_memory_chunk_reference` computed by a fused kernel's autograd `function` (numba's, Triton's), which
-    returns every read, empty where none was asked for: None there, as the reference."""
-    w1, w2, y, y_next = function.apply(w1, w2, k, target, eta, alpha, q, x_next, read_target)
-    return w1, w2, (y if q is not None else None), (y_next if x_next is not None else None)

@@ -22,7 +22,7 @@ import torch
 import triton
 import triton.language as tl
 
-from nlbench.kernels.reference import fused_chunk
+from nlbench.kernels.dispatch import fused_chunk
 
 
 @triton.jit
