@@ -5,6 +5,7 @@ a real MLflow store and real processes; nothing mocked."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -327,6 +328,28 @@ def test_a_trial_below_the_median_is_pruned_after_an_experience_never_after_the_
     assert _pruned(outcomes[0]) and "after experience 0 is below the median" in outcomes[0].error
     assert outcomes[1].ok  # one experience: reported, but a finished trial is never pruned
     assert execute_trial(config, storage, "none", "acc").ok  # no pruner, no study needed
+
+
+def test_a_tune_on_two_workers_chooses_what_a_serial_tune_chooses(tmp_path):
+    """A study's next trial is asked only once its earlier ones are told, so its sampler (past TPE's random start)
+    and pruner see the same history at any speed; the studies run side by side."""
+    histories = {}
+    for backend in ("serial", "process"):
+        out = tmp_path / backend
+        assert main(["tune", "smoke", "--budget", "4", *SMOKE, "--backend", backend, "--jobs", "1" if backend ==
+                     "serial" else "2", "--tracking-uri", f"sqlite:///{out}/m.db", "--out", str(out / "tuned")]) == 0
+        found = studies(out)
+        histories[backend] = {name: [(t.params, t.value, t.state.name) for t in s.trials]
+                              for name, s in found.items()}
+        for s in found.values():
+            assert len(s.trials) == 4
+            for earlier, later in itertools.pairwise(s.trials):
+                assert later.datetime_start >= earlier.datetime_complete, (backend, s.study_name)
+        histories[backend]["suite"] = (out / "tuned" / "smoke.toml").read_text()
+    assert histories["serial"] == histories["process"]
+    naive, ewc = (next(s for name, s in studies(tmp_path / "process").items() if m in name).trials[0]
+                  for m in ("/naive/", "/ewc/"))
+    assert ewc.datetime_start < naive.datetime_complete and naive.datetime_start < ewc.datetime_complete
 
 
 @pytest.mark.parametrize("backend", ["process", "ray"])

@@ -12,6 +12,7 @@ from typing import Any
 from nlbench.core.errors import UsageError
 from nlbench.run.config import RunConfig, available_cores
 from nlbench.run.execute import RunResult, execute_run, failed_result
+from nlbench.run.feed import Feed
 
 BACKENDS = ("auto", "serial", "process", "ray")
 RAY_ADDRESS_ENV = "RAY_ADDRESS"
@@ -41,11 +42,13 @@ class SerialBackend:
     def __init__(self) -> None:
         self.running = 0
 
-    def run(self, configs: Iterable[RunConfig], execute: Execute = execute_run) -> Iterator[RunResult]:
-        for config in configs:
+    def run(self, configs: Iterable[RunConfig | None], execute: Execute = execute_run) -> Iterator[RunResult]:
+        feed = Feed(configs)
+        while (config := feed.take()) is not None:
             self.running = 1
             yield execute(config)
         self.running = 0
+        feed.require_end()
 
     def describe(self) -> str:
         return "serial (in this process)"
@@ -65,7 +68,7 @@ class ProcessBackend:
     def running(self) -> int:
         return self.pool.running
 
-    def run(self, configs: Iterable[RunConfig], execute: Execute = execute_run) -> Iterator[RunResult]:
+    def run(self, configs: Iterable[RunConfig | None], execute: Execute = execute_run) -> Iterator[RunResult]:
         return self.pool.run(configs, execute)
 
     def describe(self) -> str:
@@ -122,7 +125,7 @@ class RayBackend:
                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
         self._started_here = True
 
-    def run(self, configs: Iterable[RunConfig], execute: Execute = execute_run) -> Iterator[RunResult]:
+    def run(self, configs: Iterable[RunConfig | None], execute: Execute = execute_run) -> Iterator[RunResult]:
         """Submits a window of twice the runs the cluster's CPUs hold at once, then one more per result, so a lazy
         `configs` (a tuner's trials) is read as capacity frees up."""
         ray = self.ray
@@ -131,13 +134,14 @@ class RayBackend:
             cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
             task = ray.remote(max_retries=0)(_ray_task)
             pending: dict[Any, RunConfig] = {}
-            source = iter(configs)
+            feed = Feed(configs)
             while True:
-                while len(pending) < 2 * cpus and (config := next(source, None)) is not None:
+                while len(pending) < 2 * cpus and (config := feed.take()) is not None:
                     gpus = 1 if config.device.startswith("cuda") else 0
                     ref = task.options(num_cpus=max(1, config.threads), num_gpus=gpus).remote(execute, config)
                     pending[ref] = config
                 if not pending:
+                    feed.require_end()
                     break
                 threads = max(1, next(iter(pending.values())).threads)
                 self.running = min(len(pending), max(1, cpus // threads))

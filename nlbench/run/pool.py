@@ -21,6 +21,7 @@ from typing import Any
 
 from nlbench.run.config import RunConfig
 from nlbench.run.execute import RunResult, failed_result, now_ms
+from nlbench.run.feed import Feed
 
 # Thread pools read their size from these when the library is first imported in the worker.
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
@@ -104,20 +105,23 @@ class ProcessPool:
         theirs.close()
         return _Worker(process, ours)
 
-    def run(self, configs: Iterable[RunConfig], execute: Callable[[RunConfig], RunResult]) -> Iterator[RunResult]:
+    def run(self, configs: Iterable[RunConfig | None],
+            execute: Callable[[RunConfig], RunResult]) -> Iterator[RunResult]:
         """Results in the order runs finish. `execute` must be picklable (a module-level function). `configs` is
-        read lazily, one config when a worker is free (a tuner asks its next trial then)."""
-        pending, workers = iter(configs), []
+        read lazily, one config when a worker is free (a tuner asks its next trial then); a None from it means
+        none yet (see `nlbench.run.feed`)."""
+        feed, workers = Feed(configs), []
         try:
             while True:
                 for w in workers:
-                    if w.config is None and (config := next(pending, None)) is not None:
+                    if w.config is None and (config := feed.take()) is not None:
                         self._give(w, config, execute)
-                while len(workers) < self.jobs and (config := next(pending, None)) is not None:
+                while len(workers) < self.jobs and (config := feed.take()) is not None:
                     workers.append(self._spawn())
                     self._give(workers[-1], config, execute)
                 busy = [w for w in workers if w.config]
                 if not busy:
+                    feed.require_end()
                     break
                 self.running = len(busy)
                 ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))

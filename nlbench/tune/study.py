@@ -85,9 +85,12 @@ class TuneOptions:
 
 
 def open_storage(url: str) -> Any:
-    """Optuna's storage; SQLite waits for its lock instead of failing at once (workers report to it too)."""
+    """Optuna's storage; SQLite waits for its lock instead of failing at once (workers report to it too), and its
+    folder is made, as MLflow makes its store's (a new --tracking-uri folder puts optuna.db there)."""
     import optuna
 
+    if url.startswith("sqlite:///") and (path := url.removeprefix("sqlite:///")) not in ("", ":memory:"):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     kwargs = {"engine_kwargs": {"connect_args": {"timeout": 60}}} if url.startswith("sqlite") else {}
     return optuna.storages.RDBStorage(url, **kwargs)
 
@@ -305,25 +308,39 @@ class Tuner:
         running = len(pair.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
         return max(0, self.options.budget - len(self._counted(pair)) - running)
 
-    def _trials(self) -> Iterator[RunConfig]:
-        """Trial configs, asked one at a time as workers free up (the sampler sees every result told so far)."""
+    def _trials(self) -> Iterator[RunConfig | None]:
+        """Trial configs, asked as workers free up. A study's next trial is asked only once its earlier ones are
+        told, so its sampler and pruner see the same history on any backend and at any speed: a tune on 2 workers
+        chooses what a serial one chooses. Studies take turns, which keeps the workers busy while there are at
+        least as many studies left as workers; None says every study left waits on its trial in flight."""
         from nlbench.run.resources import process_identity
 
         identity = process_identity()
         spec = self.options.spec(self.suite.seeds)
+        left = {}
         for pair in self.pairs:
-            if not pair.space:
+            if pair.space:
+                left[pair.study_name] = self._remaining(pair)
+            else:
                 pair.note = "nothing to tune (no search space)"
-                continue
-            distributions = {key: space.distribution() for key, space in pair.space.items()}
-            for _ in range(self._remaining(pair)):
-                trial = pair.study.ask(distributions)
-                trial.set_user_attr(PROCESS_ATTR, identity)
-                values = {key: pair.space[key].decode(v) for key, v in trial.params.items()}
-                tuning = {**spec, "study": pair.study_name, "trial": trial.number, "trial_id": trial._trial_id}
-                config = replace(pair.base, hparams={**pair.base.hparams, **values}, tuning=tuning)
-                self.in_flight[config.key] = (pair, trial)
-                yield config
+        while any(left.values()):
+            waiting = {pair.study_name for pair, _ in self.in_flight.values()}
+            free = [p for p in self.pairs if left.get(p.study_name) and p.study_name not in waiting]
+            if not free:
+                yield None
+            for pair in free:
+                left[pair.study_name] -= 1
+                yield self._ask(pair, identity, spec)
+
+    def _ask(self, pair: Pair, identity: str, spec: dict[str, Any]) -> RunConfig:
+        distributions = {key: space.distribution() for key, space in pair.space.items()}
+        trial = pair.study.ask(distributions)
+        trial.set_user_attr(PROCESS_ATTR, identity)
+        values = {key: pair.space[key].decode(v) for key, v in trial.params.items()}
+        tuning = {**spec, "study": pair.study_name, "trial": trial.number, "trial_id": trial._trial_id}
+        config = replace(pair.base, hparams={**pair.base.hparams, **values}, tuning=tuning)
+        self.in_flight[config.key] = (pair, trial)
+        return config
 
     def _finish(self, tracker: Any, parent_id: str, env_tags: dict[str, str], pair: Pair, trial: Any,
                 result: RunResult) -> None:
