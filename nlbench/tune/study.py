@@ -89,8 +89,10 @@ def open_storage(url: str) -> Any:
     folder is made, as MLflow makes its store's (a new --tracking-uri folder puts optuna.db there)."""
     import optuna
 
-    if url.startswith("sqlite:///") and (path := url.removeprefix("sqlite:///")) not in ("", ":memory:"):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    from nlbench.results.uri import local_store
+
+    if (local := local_store(url)) is not None and local[1]:
+        local[0].parent.mkdir(parents=True, exist_ok=True)
     kwargs = {"engine_kwargs": {"connect_args": {"timeout": 60}}} if url.startswith("sqlite") else {}
     return optuna.storages.RDBStorage(url, **kwargs)
 
